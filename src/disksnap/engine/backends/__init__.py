@@ -1,0 +1,1 @@
+"""Chunk backends: bytes by key. See ``base.Backend`` for the contract."""

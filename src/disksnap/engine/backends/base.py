@@ -1,0 +1,78 @@
+"""The backend protocol: a flat key -> bytes store.
+
+Contract (every implementation passes ``tests/engine/test_backend_contract.py``):
+
+* Keys are ``/``-separated relative names of ``[a-z0-9._-]`` segments (``validate_key``);
+  no empty segment, no ``.`` or ``..``. Backends may map ``/`` to directories.
+* ``put(key, data)`` is atomic and durable: once it returns, ``get`` returns exactly
+  ``data`` even after a crash or power loss; a reader never sees a partial value; a
+  crash during ``put`` leaves either the old value or none. Overwriting is allowed and
+  replaces the value atomically.
+* ``get(key)`` returns the whole value or raises ``KeyNotFound``.
+* ``exists(key)`` is true exactly when ``get`` would succeed.
+* ``list(prefix)`` yields every key that starts with ``prefix`` (a string prefix, not
+  only a directory), in no particular order, each once. Keys put before the call
+  started are listed; keys put or deleted during it may or may not be.
+* ``delete(key)`` removes the key; deleting a missing key raises ``KeyNotFound``.
+* ``stat(key)`` returns the stored size in bytes or raises ``KeyNotFound``.
+* Any other failure (I/O error, permission, network) raises ``BackendError``;
+  ``BackendUnavailable`` marks transient failures that a retry may fix.
+
+Chunking, compression, checksums and indexing live above this protocol; retries,
+metrics and fault injection are wrappers around it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Protocol
+
+from disksnap.domain import errors as d
+
+_SEGMENT = re.compile(r"[a-z0-9_-][a-z0-9._-]*")
+
+
+class BackendError(d.DisksnapError):
+    code = d.Code.INTERNAL
+    reason = "BACKEND_ERROR"
+
+
+class BackendUnavailable(BackendError):
+    code = d.Code.UNAVAILABLE
+    reason = "BACKEND_UNAVAILABLE"
+
+
+class KeyNotFound(BackendError):
+    code = d.Code.NOT_FOUND
+    reason = "KEY_NOT_FOUND"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no such key: {key}")
+        self.key = key
+
+
+class InvalidKey(BackendError):
+    code = d.Code.INVALID_ARGUMENT
+    reason = "INVALID_KEY"
+
+
+def validate_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or any(p in ("", ".", "..") or not _SEGMENT.fullmatch(p) for p in parts):
+        raise InvalidKey(f"invalid backend key: {key!r}")
+    return key
+
+
+class Backend(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def stat(self, key: str) -> int: ...
+
+    def list(self, prefix: str = "") -> Iterator[str]: ...
+
+    def delete(self, key: str) -> None: ...

@@ -1,0 +1,138 @@
+"""Chunk blob format (docs/formats.md#chunk-blob).
+
+A blob is a 48-byte header followed by the stored bytes::
+
+    offset size field
+    0      4    magic  b"DSCK"
+    4      1    version (1)
+    5      1    codec  (0 = raw, 1 = zstd)
+    6      2    flags  (0)
+    8      4    raw_len     u32 little-endian: plaintext length
+    12     4    stored_len  u32 little-endian: length of the stored bytes
+    16     32   checksum    BLAKE3-256 of the stored bytes
+
+The chunk id is the BLAKE3-256 of the plaintext, so a blob is checked twice on read:
+the header checksum catches damage without decompressing (verify), and the plaintext
+hash catches anything else (restore).
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from dataclasses import dataclass
+
+import blake3
+import zstandard
+
+MAGIC = b"DSCK"
+VERSION = 1
+CODEC_RAW = 0
+CODEC_ZSTD = 1
+HEADER = struct.Struct("<4sBBHII32s")
+HEADER_SIZE = HEADER.size  # 48
+
+# Incompressible data is detected on a sample before paying for a full compression:
+# SAMPLES slices of SAMPLE_SIZE bytes, spread over the chunk, compressed at level 1.
+SAMPLE_SIZE = 16 * 1024
+SAMPLES = 4
+SAMPLE_MAX_RATIO = 0.95
+# A compressed result must save at least this fraction to be kept.
+MIN_SAVING = 0.03
+
+
+class BlobFormatError(ValueError):
+    """The bytes are not a well-formed blob, or fail their checksum."""
+
+
+@dataclass(frozen=True)
+class BlobHeader:
+    codec: int
+    raw_len: int
+    stored_len: int
+    checksum: bytes
+
+
+def chunk_id(plaintext: bytes | memoryview) -> str:
+    return blake3.blake3(plaintext).hexdigest()
+
+
+class Codec:
+    """Encodes and decodes blobs. Safe to share between threads (per-thread zstd state)."""
+
+    def __init__(self, level: int = 3) -> None:
+        self.level = level
+        self._local = threading.local()
+
+    def _compressors(self) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdCompressor]:
+        pair = getattr(self._local, "compressors", None)
+        if pair is None:
+            pair = (zstandard.ZstdCompressor(level=self.level), zstandard.ZstdCompressor(level=1))
+            self._local.compressors = pair
+        return pair
+
+    def _decompressor(self) -> zstandard.ZstdDecompressor:
+        d = getattr(self._local, "decompressor", None)
+        if d is None:
+            d = zstandard.ZstdDecompressor()
+            self._local.decompressor = d
+        return d
+
+    def _looks_incompressible(self, data: bytes) -> bool:
+        n = len(data)
+        if n <= SAMPLE_SIZE * SAMPLES:
+            return False
+        _, fast = self._compressors()
+        step = (n - SAMPLE_SIZE) // (SAMPLES - 1)
+        sample = b"".join(data[i * step : i * step + SAMPLE_SIZE] for i in range(SAMPLES))
+        return len(fast.compress(sample)) > len(sample) * SAMPLE_MAX_RATIO
+
+    def encode(self, plaintext: bytes) -> bytes:
+        codec, stored = CODEC_RAW, plaintext
+        if not self._looks_incompressible(plaintext):
+            full, _ = self._compressors()
+            packed = full.compress(plaintext)
+            if len(packed) <= len(plaintext) * (1 - MIN_SAVING):
+                codec, stored = CODEC_ZSTD, packed
+        checksum = blake3.blake3(stored).digest()
+        header = HEADER.pack(MAGIC, VERSION, codec, 0, len(plaintext), len(stored), checksum)
+        return header + stored
+
+    def decode(self, blob: bytes) -> bytes:
+        """Return the plaintext; raise ``BlobFormatError`` on any damage."""
+        header = parse_header(blob)
+        stored = memoryview(blob)[HEADER_SIZE:]
+        if blake3.blake3(stored).digest() != header.checksum:
+            raise BlobFormatError("stored bytes do not match the header checksum")
+        if header.codec == CODEC_RAW:
+            plaintext = bytes(stored)
+        else:
+            try:
+                plaintext = self._decompressor().decompress(stored, max_output_size=header.raw_len)
+            except zstandard.ZstdError as e:
+                raise BlobFormatError(f"zstd: {e}") from e
+        if len(plaintext) != header.raw_len:
+            raise BlobFormatError("plaintext length differs from the header")
+        return plaintext
+
+
+def parse_header(blob: bytes) -> BlobHeader:
+    if len(blob) < HEADER_SIZE:
+        raise BlobFormatError("shorter than a blob header")
+    magic, version, codec, _flags, raw_len, stored_len, checksum = HEADER.unpack_from(blob)
+    if magic != MAGIC:
+        raise BlobFormatError("bad magic")
+    if version != VERSION:
+        raise BlobFormatError(f"unsupported blob version {version}")
+    if codec not in (CODEC_RAW, CODEC_ZSTD):
+        raise BlobFormatError(f"unknown codec {codec}")
+    if stored_len != len(blob) - HEADER_SIZE:
+        raise BlobFormatError("stored length differs from the header")
+    return BlobHeader(codec, raw_len, stored_len, checksum)
+
+
+def check_stored(blob: bytes) -> None:
+    """Verify a blob's framing and stored-bytes checksum without decompressing it."""
+    header = parse_header(blob)
+    if blake3.blake3(memoryview(blob)[HEADER_SIZE:]).digest() != header.checksum:
+        raise BlobFormatError("stored bytes do not match the header checksum")

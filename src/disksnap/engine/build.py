@@ -1,0 +1,218 @@
+"""Snapshot build: turn a checkpoint into a manifest, reading only what changed.
+
+Pipeline: the calling thread reads extents of the frozen view in order (``pread``
+releases the GIL); a pool hashes, deduplicates, compresses and stores them (BLAKE3,
+zstd and file I/O release the GIL too, so both cores stay busy); the calling thread
+collects results, makes their journal records durable in batches and marks those
+extents done, which ends copy-before-write for them.
+
+Resume after a crash: extents in the journal are not read again, and a chunk that is
+already in the store is never written again. The manifest is published only after
+every chunk it references is durable (``Backend.put`` is durable on return).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+
+from disksnap.engine.backends.base import Backend, KeyNotFound
+from disksnap.engine.changemap import ChangeMap
+from disksnap.engine.checkpoint import Checkpoint, JournalEntry
+from disksnap.engine.chunkstore import ChunkStore
+from disksnap.engine.disk import Disk
+from disksnap.engine.errors import BuildCancelled, ChunkMissing
+from disksnap.engine.fileio import write_file_atomic
+from disksnap.engine.manifest import Manifest, ManifestBuilder, decode, manifest_key
+from disksnap.engine.storelock import StoreLock
+
+Progress = Callable[[int, int], None]
+COMMIT_BATCH = 16
+
+
+@dataclass
+class BuildStats:
+    extents: int = 0
+    read_extents: int = 0
+    read_bytes: int = 0
+    zero_extents: int = 0
+    reused_extents: int = 0  # taken from the base manifest or found in the store
+    new_chunks: int = 0
+    new_bytes: int = 0  # stored bytes of chunks this build wrote
+    incremental: bool = False
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class _Context:
+    disk: Disk
+    cp: Checkpoint
+    store: ChunkStore
+    lock: StoreLock
+    base: Manifest | None
+    stats: BuildStats
+    seen: dict[str, int] = field(default_factory=dict)
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self.mutex:
+            setattr(self.stats, name, getattr(self.stats, name) + n)
+
+
+def load_base(cp: Checkpoint, backend: Backend, lock: StoreLock) -> Manifest | None:
+    """The base manifest, copied into the checkpoint so GC keeps its chunks while we
+    build, even if the base snapshot is deleted meanwhile."""
+    base_id = cp.info.base
+    if base_id is None:
+        return None
+    copy = cp.dir / "base.manifest"
+    if not copy.exists():
+        with lock.shared():
+            try:
+                raw = backend.get(manifest_key(base_id))
+            except KeyNotFound:
+                raw = b""
+            write_file_atomic(copy, raw)
+    raw = copy.read_bytes()
+    return decode(raw) if raw else None
+
+
+def build(
+    disk: Disk,
+    cp: Checkpoint,
+    store: ChunkStore,
+    lock: StoreLock,
+    pool: Executor,
+    *,
+    max_inflight: int,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[ManifestBuilder, BuildStats, Manifest | None]:
+    info = cp.info
+    base = load_base(cp, store.backend, lock)
+    changed = cp.changed()
+    # The map says what changed since `base`. Without a trustworthy map, or when the
+    # base is gone, every extent is read and compared (correctness never rests on it).
+    use_map = info.map_trusted and (info.base is None or base is not None)
+    stats = BuildStats(extents=info.extent_count, incremental=base is not None and use_map)
+    ctx = _Context(disk, cp, store, lock, base, stats)
+    result = ManifestBuilder(info.extent_count)
+    todo = _plan(cp, changed if use_map else None, base, result, stats)
+    total = len(todo) * info.chunk_size
+    done = 0
+    inflight: deque[Future[JournalEntry]] = deque()
+    batch: list[JournalEntry] = []
+
+    def settle(entries: list[JournalEntry]) -> None:
+        nonlocal done
+        cp.commit(entries, disk.lock_extent)
+        for e in entries:
+            result.set(e.extent, e.chunk_id, e.stored_size)
+        done += len(entries) * info.chunk_size
+        if progress is not None:
+            progress(min(done, total), total)
+
+    try:
+        for i in todo:
+            if cancel is not None and cancel.is_set():
+                raise BuildCancelled(f"build of snapshot {info.snapshot_id} was cancelled")
+            data = disk.read_frozen(i)
+            if data is not None:
+                stats.read_extents += 1
+                stats.read_bytes += len(data)
+            inflight.append(pool.submit(_process, ctx, i, data))
+            while len(inflight) >= max_inflight:
+                batch.append(inflight.popleft().result())
+            if len(batch) >= COMMIT_BATCH:
+                settle(batch)
+                batch = []
+        while inflight:
+            batch.append(inflight.popleft().result())
+        settle(batch)
+    finally:
+        for f in inflight:
+            f.cancel()
+        for f in inflight:
+            if not f.cancelled():
+                f.exception()
+    if progress is not None and total == 0:
+        progress(0, 0)
+    return result, stats, base
+
+
+def _plan(
+    cp: Checkpoint,
+    changed: ChangeMap | None,
+    base: Manifest | None,
+    result: ManifestBuilder,
+    stats: BuildStats,
+) -> list[int]:
+    """Fill in what needs no reading (journaled on an earlier run, or unchanged since the
+    base) and return the extents that must be read."""
+    todo: list[int] = []
+    for i in range(cp.info.extent_count):
+        entry = cp.journal.get(i)
+        if entry is not None:
+            result.set(i, entry.chunk_id, entry.stored_size)
+        elif changed is not None and not changed.is_set(i):
+            cid, size = _base_ref(base, i)
+            result.set(i, cid, size)
+            stats.reused_extents += cid is not None
+            stats.zero_extents += cid is None
+        else:
+            todo.append(i)
+    return todo
+
+
+def _base_ref(base: Manifest | None, extent: int) -> tuple[str | None, int]:
+    if base is None or extent >= base.extent_count:
+        return None, 0
+    return base.ref_with_size(extent)
+
+
+_ZERO = bytes(1 << 22)
+
+
+def _is_zero(data: bytes) -> bool:
+    n = len(data)
+    if n <= len(_ZERO):
+        return data == _ZERO[:n]
+    return data.count(0) == n
+
+
+def _process(ctx: _Context, extent: int, data: bytes | None) -> JournalEntry:
+    if data is None or _is_zero(data):
+        entry = JournalEntry(extent, None, 0)
+        ctx.count("zero_extents")
+        ctx.cp.record([entry])
+        return entry
+    cid = ctx.store.hash(data)
+    base_cid, base_size = _base_ref(ctx.base, extent)
+    if base_cid == cid:
+        entry = JournalEntry(extent, cid, base_size)
+        ctx.count("reused_extents")
+        ctx.cp.record([entry])
+        return entry
+    with ctx.lock.shared():
+        with ctx.mutex:
+            size = ctx.seen.get(cid)
+        if size is None:
+            try:
+                size = ctx.store.stored_size(cid)
+                ctx.count("reused_extents")
+            except ChunkMissing:
+                size = ctx.store.put(cid, data)
+                ctx.count("new_chunks")
+                ctx.count("new_bytes", size)
+            with ctx.mutex:
+                ctx.seen[cid] = size
+        else:
+            ctx.count("reused_extents")
+        entry = JournalEntry(extent, cid, size)
+        ctx.cp.record([entry])
+    return entry

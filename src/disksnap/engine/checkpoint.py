@@ -1,0 +1,271 @@
+"""Checkpoints: a frozen, point-in-time view of a disk while it keeps being written.
+
+A checkpoint lives in ``checkpoints/<snapshot_id>/`` (docs/formats.md#checkpoint):
+
+* ``checkpoint.json`` - geometry, lineage (base snapshot, sequence) and whether the
+  captured change map can be trusted;
+* ``changed`` - the disk's change map at the checkpoint moment (what changed since base);
+* ``preserve.log`` - copy-before-write records: fixed-size records of one block each,
+  holding the block's content at the checkpoint moment;
+* ``journal`` - one record per chunk the snapshot build has stored: extent -> chunk id;
+* ``base.manifest`` - a copy of the base snapshot's manifest (a GC root while building);
+* ``failed`` - present when the preserve bound was hit: the point in time is lost.
+
+Writers call ``before_write`` under the disk's chunk locks. It copies every block that
+the write is about to change, for chunks the build has not finished, into the preserve
+log and fdatasyncs it before the write may proceed, so the point in time survives
+kill -9. Blocks of finished chunks are punched out of the log again, so the space used
+is bounded by ``limit`` and reported as ``preserved_bytes``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from disksnap.engine.changemap import ChangeMap
+from disksnap.engine.errors import PreserveLimitExceeded
+from disksnap.engine.fileio import fsync_dir, pread_full, punch_hole, pwrite_full
+
+PRESERVE_MAGIC = b"DSPR"
+# magic, version, block index, data length, crc32(block index, length, data)
+_REC = struct.Struct("<4sB3xQII")
+REC_HEADER = 32
+JOURNAL_REC = struct.Struct("<Q32sII")  # extent, chunk id, stored size, crc32 of the rest
+_PENDING, _DONE = 0, 1
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    snapshot_id: str
+    disk_id: str
+    size: int
+    chunk_size: int
+    block_size: int
+    sequence: int
+    base: str | None  # snapshot id the captured change map is relative to; None = zeroes
+    map_trusted: bool
+    created_at: str
+    preserve_limit: int
+
+    @property
+    def extent_count(self) -> int:
+        return -(-self.size // self.chunk_size)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    extent: int
+    chunk_id: str | None
+    stored_size: int
+
+
+class Checkpoint:
+    """In-memory state of one checkpoint, backed by its directory.
+
+    Thread-safety: ``before_write`` and ``read_extent`` are called with the disk's lock
+    for the affected chunks held; bookkeeping shared between chunks uses ``_lock``.
+    """
+
+    def __init__(self, directory: Path, info: CheckpointInfo) -> None:
+        self.dir = directory
+        self.info = info
+        self._lock = threading.Lock()
+        self._state = bytearray(info.extent_count)
+        self._preserved: dict[int, int] = {}  # block index -> record offset in the log
+        self.preserved_bytes = 0
+        self.failed: PreserveLimitExceeded | None = None
+        self._record_size = REC_HEADER + info.block_size
+        self._log = os.open(directory / "preserve.log", os.O_RDWR | os.O_CREAT, 0o600)
+        self._journal = os.open(directory / "journal", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self._log_end = 0
+        self.journal: dict[int, JournalEntry] = {}
+        self._recover()
+
+    # --- creation and loading -------------------------------------------------------
+
+    @classmethod
+    def create(cls, parent: Path, info: CheckpointInfo, changed: ChangeMap) -> Checkpoint:
+        """Durably create the checkpoint directory; its rename is the commit point."""
+        tmp = parent / f".tmp-{info.snapshot_id}"
+        tmp.mkdir(parents=True)
+        (tmp / "checkpoint.json").write_text(json.dumps(asdict(info), sort_keys=True))
+        (tmp / "changed").write_bytes(changed.encode())
+        for name in ("checkpoint.json", "changed"):
+            fd = os.open(tmp / name, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+        fsync_dir(tmp)
+        final = parent / info.snapshot_id
+        os.rename(tmp, final)
+        fsync_dir(parent)
+        return cls(final, info)
+
+    @classmethod
+    def open(cls, directory: Path) -> Checkpoint:
+        info = CheckpointInfo(**json.loads((directory / "checkpoint.json").read_text()))
+        return cls(directory, info)
+
+    def changed(self) -> ChangeMap:
+        return ChangeMap.load(self.dir / "changed")
+
+    def _recover(self) -> None:
+        if (self.dir / "failed").exists():
+            self.failed = PreserveLimitExceeded("copy-before-write space was exhausted")
+        size = os.fstat(self._journal).st_size
+        raw = pread_full(self._journal, size, 0)
+        for off in range(0, size - JOURNAL_REC.size + 1, JOURNAL_REC.size):
+            extent, cid, stored, crc = JOURNAL_REC.unpack_from(raw, off)
+            if zlib.crc32(raw[off : off + JOURNAL_REC.size - 4]) != crc:
+                break  # a torn tail record: everything after it was never acknowledged
+            chunk = None if cid == bytes(32) else cid.hex()
+            self.journal[extent] = JournalEntry(extent, chunk, stored)
+            self._state[extent] = _DONE
+        if size % JOURNAL_REC.size:
+            os.ftruncate(self._journal, size - size % JOURNAL_REC.size)
+        log_size = os.fstat(self._log).st_size
+        rs = self._record_size
+        for off in range(0, log_size - REC_HEADER + 1, rs):
+            head = pread_full(self._log, REC_HEADER, off)
+            magic, _v, block, length, crc = _REC.unpack_from(head)
+            if magic != PRESERVE_MAGIC:
+                continue
+            data = pread_full(self._log, length, off + REC_HEADER)
+            if zlib.crc32(struct.pack("<QI", block, length) + data) != crc:
+                continue
+            if self._state[block * self.info.block_size // self.info.chunk_size] == _DONE:
+                continue
+            self._preserved.setdefault(block, off)
+        self.preserved_bytes = len(self._preserved) * self.info.block_size
+        self._log_end = -(-log_size // rs) * rs
+
+    # --- the writer's side ----------------------------------------------------------
+
+    def before_write(
+        self, offset: int, length: int, read_live: Callable[[int, int], bytes]
+    ) -> None:
+        """Preserve the checkpoint content of every block [offset, offset+length) touches."""
+        if self.failed is not None or length <= 0:
+            return
+        info = self.info
+        bs, end = info.block_size, min(offset + length, info.size)
+        if offset >= end:
+            return
+        blocks = [
+            b
+            for b in range(offset // bs, (end - 1) // bs + 1)
+            if b not in self._preserved and self._state[b * bs // info.chunk_size] == _PENDING
+        ]
+        if not blocks:
+            return
+        with self._lock:
+            if self.preserved_bytes + len(blocks) * bs > info.preserve_limit:
+                self._fail()
+                return
+            start = self._log_end
+            self._log_end += len(blocks) * self._record_size
+            self.preserved_bytes += len(blocks) * bs
+        records = []
+        for b in blocks:
+            data = read_live(b * bs, min(bs, info.size - b * bs))
+            crc = zlib.crc32(struct.pack("<QI", b, len(data)) + data)
+            head = _REC.pack(PRESERVE_MAGIC, 1, b, len(data), crc).ljust(REC_HEADER, b"\0")
+            records.append(head + data.ljust(bs, b"\0"))
+        pwrite_full(self._log, b"".join(records), start)
+        os.fdatasync(self._log)
+        with self._lock:
+            for i, b in enumerate(blocks):
+                self._preserved[b] = start + i * self._record_size
+
+    def _fail(self) -> None:
+        # Durable before the write that would overwrite unpreserved data goes ahead.
+        self.failed = PreserveLimitExceeded(
+            f"copy-before-write space for snapshot {self.info.snapshot_id} exceeded "
+            f"{self.info.preserve_limit} bytes"
+        )
+        fd = os.open(self.dir / "failed", os.O_WRONLY | os.O_CREAT, 0o600)
+        os.fsync(fd)
+        os.close(fd)
+        fsync_dir(self.dir)
+
+    # --- the builder's side ---------------------------------------------------------
+
+    def is_done(self, extent: int) -> bool:
+        return self._state[extent] == _DONE
+
+    def read_extent(self, extent: int, read_live: Callable[[int, int], bytes]) -> bytes:
+        """The extent's content at the checkpoint moment (live data patched with preserved
+        blocks). Call with the disk's lock for this chunk held."""
+        if self.failed is not None:
+            raise self.failed
+        info = self.info
+        start = extent * info.chunk_size
+        length = min(info.chunk_size, info.size - start)
+        data = read_live(start, length)
+        patches = self._preserved_in(extent)
+        if not patches:
+            return data
+        buf = bytearray(data)
+        for block, off in patches:
+            rel = block * info.block_size - start
+            n = min(info.block_size, length - rel)
+            buf[rel : rel + n] = pread_full(self._log, n, off + REC_HEADER)
+        return bytes(buf)
+
+    def has_preserved(self, extent: int) -> bool:
+        return bool(self._preserved_in(extent))
+
+    def _preserved_in(self, extent: int) -> list[tuple[int, int]]:
+        per = self.info.chunk_size // self.info.block_size
+        first = extent * per
+        with self._lock:
+            return [
+                (b, self._preserved[b]) for b in range(first, first + per) if b in self._preserved
+            ]
+
+    def record(self, entries: Iterable[JournalEntry]) -> None:
+        """Append journal records (not yet durable; see ``commit``)."""
+        out = []
+        for e in entries:
+            cid = bytes(32) if e.chunk_id is None else bytes.fromhex(e.chunk_id)
+            body = JOURNAL_REC.pack(e.extent, cid, e.stored_size, 0)[:-4]
+            out.append(body + struct.pack("<I", zlib.crc32(body)))
+        if out:
+            os.write(self._journal, b"".join(out))
+
+    def commit(
+        self,
+        entries: list[JournalEntry],
+        lock_extent: Callable[[int], AbstractContextManager[object]],
+    ) -> None:
+        """Make journal records durable, then mark their extents done and free the
+        preserved blocks they no longer need."""
+        os.fdatasync(self._journal)
+        per = self.info.chunk_size // self.info.block_size
+        for e in entries:
+            self.journal[e.extent] = e
+            with lock_extent(e.extent):
+                self._state[e.extent] = _DONE
+                freed = []
+                with self._lock:
+                    for b in range(e.extent * per, (e.extent + 1) * per):
+                        off = self._preserved.pop(b, None)
+                        if off is not None:
+                            freed.append(off)
+                    self.preserved_bytes -= len(freed) * self.info.block_size
+                for off in freed:
+                    punch_hole(self._log, off, self._record_size)
+
+    def close(self) -> None:
+        for fd in (self._log, self._journal):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._log = self._journal = -1

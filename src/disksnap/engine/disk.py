@@ -1,0 +1,246 @@
+"""Block disks: a sparse file per disk with positional read / write / trim / zero / flush.
+
+Layout (docs/formats.md#disk): ``disks/<disk_id>/data`` (sparse, exactly ``size``
+bytes), ``disk.json`` (geometry and lineage) and, only after a clean close,
+``changemap``.
+
+Concurrency: reads need no lock (``pread``). Every mutation holds the locks of the
+chunk stripes it touches, in ascending order; creating or dropping a checkpoint holds
+all stripes, so each write lands wholly before or wholly after the checkpoint moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from disksnap.engine.changemap import ChangeMap, ChangeMapError
+from disksnap.engine.checkpoint import Checkpoint
+from disksnap.engine.errors import DiskBusy, InvalidGeometry, OutOfBounds
+from disksnap.engine.fileio import (
+    data_extents,
+    has_data,
+    pread_full,
+    punch_hole,
+    pwrite_full,
+    write_file_atomic,
+)
+
+STRIPES = 64
+
+
+@dataclass
+class DiskInfo:
+    disk_id: str
+    size: int
+    chunk_size: int
+    base: str | None  # snapshot whose content the change map is relative to; None = zeroes
+    next_sequence: int = 1
+    restoring: str | None = None  # snapshot being restored into this disk, until done
+
+
+class Disk:
+    def __init__(self, directory: Path, info: DiskInfo, changes: ChangeMap, trusted: bool) -> None:
+        self.dir = directory
+        self.info = info
+        self.changes = changes
+        self.map_trusted = trusted
+        self.checkpoint: Checkpoint | None = None
+        self._fd = os.open(directory / "data", os.O_RDWR)
+        self._stripes = [threading.Lock() for _ in range(STRIPES)]
+        self._closed = False
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, directory: Path, info: DiskInfo) -> Disk:
+        directory.mkdir(parents=True)
+        fd = os.open(directory / "data", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, info.size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        write_file_atomic(directory / "disk.json", _dump(info))
+        return cls(directory, info, ChangeMap(info.size // info.chunk_size), trusted=True)
+
+    @classmethod
+    def open(cls, directory: Path) -> Disk:
+        info = DiskInfo(**json.loads((directory / "disk.json").read_text()))
+        count = info.size // info.chunk_size
+        path = directory / "changemap"
+        try:
+            changes, trusted = ChangeMap.load(path), True
+            changes.resize(count)
+        except (FileNotFoundError, ChangeMapError):
+            changes, trusted = ChangeMap(count), False
+        # From here on the map lives in memory only; a crash must not find a stale file.
+        path.unlink(missing_ok=True)
+        return cls(directory, info, changes, trusted)
+
+    def close(self) -> None:
+        """Flush data and persist the change map, marking it trustworthy."""
+        if self._closed:
+            return
+        with self.all_locks():
+            os.fsync(self._fd)
+            self.changes.save(self.dir / "changemap")
+            os.close(self._fd)
+            self._closed = True
+
+    def abandon(self) -> None:
+        """Close without persisting the change map (as a crash would)."""
+        if not self._closed:
+            os.close(self._fd)
+            self._closed = True
+
+    def save_info(self) -> None:
+        write_file_atomic(self.dir / "disk.json", _dump(self.info))
+
+    # --- geometry -------------------------------------------------------------------
+
+    @property
+    def disk_id(self) -> str:
+        return self.info.disk_id
+
+    @property
+    def size(self) -> int:
+        return self.info.size
+
+    @property
+    def chunk_size(self) -> int:
+        return self.info.chunk_size
+
+    def _check(self, offset: int, length: int) -> None:
+        if offset < 0 or length < 0:
+            raise InvalidGeometry("offset and length must not be negative")
+        if offset + length > self.info.size:
+            raise OutOfBounds(
+                f"range {offset}+{length} is beyond the end of disk {self.disk_id} "
+                f"({self.info.size} bytes)"
+            )
+
+    # --- locking --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock_range(self, offset: int, length: int) -> Iterator[tuple[int, int]]:
+        cs = self.info.chunk_size
+        first, last = offset // cs, (offset + max(length, 1) - 1) // cs
+        stripes = sorted({c % STRIPES for c in range(first, min(last, first + STRIPES) + 1)})
+        for s in stripes:
+            self._stripes[s].acquire()
+        try:
+            yield first, last
+        finally:
+            for s in reversed(stripes):
+                self._stripes[s].release()
+
+    def lock_extent(self, extent: int) -> contextlib.AbstractContextManager[object]:
+        return self._stripes[extent % STRIPES]
+
+    @contextlib.contextmanager
+    def all_locks(self) -> Iterator[None]:
+        for s in self._stripes:
+            s.acquire()
+        try:
+            yield
+        finally:
+            for s in reversed(self._stripes):
+                s.release()
+
+    # --- I/O ------------------------------------------------------------------------
+
+    def read(self, offset: int, length: int) -> bytes:
+        self._check(offset, length)
+        return pread_full(self._fd, length, offset)
+
+    def _read_live(self, offset: int, length: int) -> bytes:
+        return pread_full(self._fd, length, offset)
+
+    def write(self, offset: int, data: bytes, *, fua: bool = False) -> None:
+        self._check(offset, len(data))
+        if not data:
+            return
+        with self.lock_range(offset, len(data)) as (first, last):
+            self._before_change(offset, len(data), first, last)
+            pwrite_full(self._fd, data, offset)
+            if fua:
+                os.fdatasync(self._fd)
+
+    def write_zeroes(
+        self, offset: int, length: int, *, punch: bool = True, fua: bool = False
+    ) -> None:
+        """Make the range read as zeroes; ``punch`` also deallocates it (sparse)."""
+        self._check(offset, length)
+        if not length:
+            return
+        with self.lock_range(offset, length) as (first, last):
+            self._before_change(offset, length, first, last)
+            if punch:
+                punch_hole(self._fd, offset, length)
+            else:
+                step = 1 << 20
+                for pos in range(offset, offset + length, step):
+                    pwrite_full(self._fd, bytes(min(step, offset + length - pos)), pos)
+            if fua:
+                os.fdatasync(self._fd)
+
+    def trim(self, offset: int, length: int) -> None:
+        """Discard a range. disksnap guarantees trimmed ranges read back as zeroes."""
+        self.write_zeroes(offset, length, punch=True)
+
+    def restore_write(self, offset: int, data: bytes) -> None:
+        """Write restored content: not a change relative to the disk's base snapshot."""
+        self._check(offset, len(data))
+        pwrite_full(self._fd, data, offset)
+
+    def flush(self) -> None:
+        os.fdatasync(self._fd)
+
+    def _before_change(self, offset: int, length: int, first: int, last: int) -> None:
+        cp = self.checkpoint
+        if cp is not None:
+            cp.before_write(offset, length, self._read_live)
+        self.changes.mark(first, last)
+
+    def grow(self, new_size: int) -> None:
+        cs = self.info.chunk_size
+        if new_size % cs or new_size < self.info.size:
+            raise InvalidGeometry(
+                f"a disk can only grow, to a multiple of {cs} bytes (asked {new_size})"
+            )
+        with self.all_locks():
+            os.ftruncate(self._fd, new_size)
+            self.info.size = new_size
+            self.changes.resize(new_size // cs)
+            self.save_info()
+
+    def extents(self, offset: int, length: int) -> list[tuple[int, int, bool]]:
+        """Allocation map of a range: (start, length, is_data) runs; holes read as zero."""
+        self._check(offset, length)
+        return data_extents(self._fd, offset, length)
+
+    # --- checkpoint support ---------------------------------------------------------
+
+    def read_frozen(self, extent: int) -> bytes | None:
+        """Extent content at the active checkpoint's moment; None when it is all hole."""
+        cp = self.checkpoint
+        if cp is None:
+            raise DiskBusy(f"disk {self.disk_id} has no active checkpoint")
+        with self.lock_extent(extent):
+            start = extent * cp.info.chunk_size
+            length = min(cp.info.chunk_size, cp.info.size - start)
+            if not cp.has_preserved(extent) and not has_data(self._fd, start, length):
+                if cp.failed is not None:
+                    raise cp.failed
+                return None
+            return cp.read_extent(extent, self._read_live)
+
+
+def _dump(info: DiskInfo) -> bytes:
+    return json.dumps(asdict(info), sort_keys=True).encode()

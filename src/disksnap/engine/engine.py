@@ -1,0 +1,435 @@
+"""The engine facade: disks, checkpoints, snapshot builds, restore, accounting, GC, verify.
+
+Directory layout under ``root`` (docs/formats.md)::
+
+    disks/<disk_id>/...            block disks (disk.py)
+    checkpoints/<snapshot_id>/...  snapshots being built (checkpoint.py)
+    store/                         the local chunk backend, unless another is given
+    store.lock                     the GC / build lock (storelock.py)
+
+Thread-safe. One ``Engine`` per root directory at a time (a second process may run GC
+or verify beside it: those coordinate through the store lock).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from disksnap.domain.clock import Clock, SystemClock
+from disksnap.domain.ids import is_safe_id
+from disksnap.engine import gc as gc_mod
+from disksnap.engine import manifest as mf
+from disksnap.engine.backends.base import Backend, KeyNotFound
+from disksnap.engine.backends.local import LocalBackend
+from disksnap.engine.blob import Codec
+from disksnap.engine.build import BuildStats, Progress, build
+from disksnap.engine.changemap import ChangeMap
+from disksnap.engine.checkpoint import JOURNAL_REC, Checkpoint, CheckpointInfo
+from disksnap.engine.chunkstore import ChunkStore
+from disksnap.engine.disk import Disk, DiskInfo
+from disksnap.engine.errors import (
+    CheckpointNotFound,
+    DiskBusy,
+    DiskExists,
+    DiskNotFound,
+    InvalidGeometry,
+    SnapshotExists,
+    SnapshotNotFound,
+)
+from disksnap.engine.restore import restore_into
+from disksnap.engine.storelock import StoreLock
+from disksnap.engine.verify import VerifyReport, verify
+
+MiB = 1 << 20
+GiB = 1 << 30
+TiB = 1 << 40
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    chunk_size: int = 4 * MiB
+    block_size: int = 64 * 1024  # copy-before-write granularity
+    zstd_level: int = 3
+    workers: int = max(2, min(4, os.cpu_count() or 2))
+    preserve_limit: int = 1 * GiB  # copy-before-write space per checkpoint
+    max_disk_size: int = 8 * TiB
+
+    def __post_init__(self) -> None:
+        if self.chunk_size % self.block_size or self.block_size % 4096:
+            raise InvalidGeometry("chunk size must be a multiple of the block size (4 KiB units)")
+
+
+@dataclass
+class SnapshotResult:
+    manifest: mf.Manifest
+    stats: BuildStats
+
+
+class Engine:
+    def __init__(
+        self,
+        root: Path,
+        backend: Backend | None = None,
+        config: EngineConfig | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.root = root
+        self.config = config or EngineConfig()
+        self.clock = clock or SystemClock()
+        for sub in ("disks", "checkpoints"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        self.backend: Backend = backend or LocalBackend(root / "store")
+        self.store = ChunkStore(self.backend, Codec(self.config.zstd_level))
+        self.lock = StoreLock(root / "store.lock")
+        self._pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="engine")
+        self._mutex = threading.RLock()
+        self._disks: dict[str, Disk] = {}
+        self._manifests: dict[str, mf.Manifest] = {}
+        self._recover()
+
+    # --- start-up and shutdown ------------------------------------------------------
+
+    def _recover(self) -> None:
+        cps = self.root / "checkpoints"
+        for leftover in cps.glob(".tmp-*"):
+            shutil.rmtree(leftover)
+        for d in cps.iterdir():
+            cp = Checkpoint.open(d)
+            disk = self.disk(cp.info.disk_id)
+            if (d / "aborted").exists():
+                cp.close()
+                self._finish_abort(disk, d, cp.info)
+            else:
+                disk.checkpoint = cp
+        if isinstance(self.backend, LocalBackend):
+            self.backend.sweep_temporaries()
+
+    def close(self) -> None:
+        """Clean shutdown: persist change maps so the next start can trust them."""
+        with self._mutex:
+            for disk in self._disks.values():
+                if disk.checkpoint is not None:
+                    disk.checkpoint.close()
+                disk.close()
+            self._disks.clear()
+        self._pool.shutdown(wait=True)
+        self.lock.close()
+
+    # --- disks ----------------------------------------------------------------------
+
+    def _disk_dir(self, disk_id: str) -> Path:
+        if not is_safe_id(disk_id):
+            raise InvalidGeometry(f"invalid disk id {disk_id!r}")
+        return self.root / "disks" / disk_id
+
+    def _check_size(self, size: int) -> None:
+        cs = self.config.chunk_size
+        if size <= 0 or size % cs or size > self.config.max_disk_size:
+            raise InvalidGeometry(
+                f"disk size must be a positive multiple of {cs} bytes, at most "
+                f"{self.config.max_disk_size} (asked {size})"
+            )
+
+    def create_disk(self, disk_id: str, size: int, *, base: str | None = None) -> Disk:
+        self._check_size(size)
+        directory = self._disk_dir(disk_id)
+        with self._mutex:
+            if directory.exists():
+                raise DiskExists(f"disk {disk_id} already exists")
+            disk = Disk.create(directory, DiskInfo(disk_id, size, self.config.chunk_size, base))
+            self._disks[disk_id] = disk
+            return disk
+
+    def disk(self, disk_id: str) -> Disk:
+        directory = self._disk_dir(disk_id)
+        with self._mutex:
+            disk = self._disks.get(disk_id)
+            if disk is None:
+                if not (directory / "disk.json").exists():
+                    raise DiskNotFound(f"disk {disk_id} not found")
+                disk = Disk.open(directory)
+                self._disks[disk_id] = disk
+            return disk
+
+    def list_disks(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "disks").iterdir() if (p / "disk.json").exists())
+
+    def delete_disk(self, disk_id: str) -> None:
+        with self._mutex:
+            disk = self.disk(disk_id)
+            if disk.checkpoint is not None:
+                raise DiskBusy(
+                    f"disk {disk_id} has snapshot {disk.checkpoint.info.snapshot_id} in flight"
+                )
+            disk.abandon()
+            del self._disks[disk_id]
+            shutil.rmtree(disk.dir)
+
+    # --- checkpoints and snapshot builds --------------------------------------------
+
+    def create_checkpoint(self, disk_id: str, snapshot_id: str) -> CheckpointInfo:
+        """Freeze the disk's content now. Writers are held only for the few
+        milliseconds it takes to write the checkpoint's small metadata files."""
+        if not is_safe_id(snapshot_id):
+            raise InvalidGeometry(f"invalid snapshot id {snapshot_id!r}")
+        with self._mutex:
+            if self._snapshot_known(snapshot_id):
+                raise SnapshotExists(f"snapshot {snapshot_id} already exists")
+            disk = self.disk(disk_id)
+            if disk.info.restoring is not None:
+                raise DiskBusy(f"disk {disk_id} is still being restored")
+            with disk.all_locks():
+                if disk.checkpoint is not None:
+                    raise DiskBusy(
+                        f"disk {disk_id} already has snapshot "
+                        f"{disk.checkpoint.info.snapshot_id} in flight"
+                    )
+                info = CheckpointInfo(
+                    snapshot_id=snapshot_id,
+                    disk_id=disk_id,
+                    size=disk.size,
+                    chunk_size=disk.chunk_size,
+                    block_size=self.config.block_size,
+                    sequence=disk.info.next_sequence,
+                    base=disk.info.base,
+                    map_trusted=disk.map_trusted,
+                    created_at=self.clock.now().isoformat(),
+                    preserve_limit=self.config.preserve_limit,
+                )
+                disk.info.next_sequence += 1
+                disk.save_info()
+                disk.checkpoint = Checkpoint.create(self.root / "checkpoints", info, disk.changes)
+                # Every write from now on happens in this process, so the new map is exact.
+                disk.changes = ChangeMap(disk.size // disk.chunk_size)
+                disk.map_trusted = True
+            return info
+
+    def _snapshot_known(self, snapshot_id: str) -> bool:
+        return (self.root / "checkpoints" / snapshot_id).exists() or self.backend.exists(
+            mf.manifest_key(snapshot_id)
+        )
+
+    def _checkpoint(self, snapshot_id: str) -> tuple[Disk, Checkpoint]:
+        with self._mutex:
+            for disk in self._disks.values():
+                cp = disk.checkpoint
+                if cp is not None and cp.info.snapshot_id == snapshot_id:
+                    return disk, cp
+        raise CheckpointNotFound(f"no snapshot {snapshot_id} is being built")
+
+    def pending_checkpoints(self) -> list[CheckpointInfo]:
+        with self._mutex:
+            return [d.checkpoint.info for d in self._disks.values() if d.checkpoint is not None]
+
+    def checkpoint_usage(self, snapshot_id: str) -> int:
+        """Bytes of copy-before-write data the checkpoint currently holds."""
+        return self._checkpoint(snapshot_id)[1].preserved_bytes
+
+    def build_snapshot(
+        self,
+        snapshot_id: str,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SnapshotResult:
+        """Build (or resume building) the snapshot of a checkpoint and publish it."""
+        disk, cp = self._checkpoint(snapshot_id)
+        key = mf.manifest_key(snapshot_id)
+        stats = BuildStats()
+        if not self.backend.exists(key):
+            result, stats, base = build(
+                disk,
+                cp,
+                self.store,
+                self.lock,
+                self._pool,
+                max_inflight=self.config.workers * 2,
+                progress=progress,
+                cancel=cancel,
+            )
+            manifest = result.finish(
+                snapshot_id=snapshot_id,
+                disk_id=cp.info.disk_id,
+                disk_size=cp.info.size,
+                chunk_size=cp.info.chunk_size,
+                sequence=cp.info.sequence,
+                parent=base.snapshot_id if base is not None and stats.incremental else None,
+                created_at=cp.info.created_at,
+                stats=stats.as_dict(),
+            )
+            with self.lock.shared():
+                self.backend.put(key, mf.encode(manifest))
+        manifest = self.snapshot(snapshot_id)
+        with self._mutex:
+            disk.info.base = snapshot_id
+            disk.save_info()
+            with disk.all_locks():
+                disk.checkpoint = None
+            cp.close()
+            shutil.rmtree(cp.dir)
+        return SnapshotResult(manifest, stats)
+
+    def abort_checkpoint(self, snapshot_id: str) -> None:
+        """Drop a checkpoint whose snapshot failed or was cancelled. Its changes are
+        merged back into the disk's map so the next snapshot still sees them."""
+        disk, cp = self._checkpoint(snapshot_id)
+        marker = os.open(cp.dir / "aborted", os.O_WRONLY | os.O_CREAT, 0o600)
+        os.fsync(marker)
+        os.close(marker)
+        with self._mutex:
+            cp.close()
+            self._finish_abort(disk, cp.dir, cp.info)
+
+    def _finish_abort(self, disk: Disk, directory: Path, info: CheckpointInfo) -> None:
+        changed = ChangeMap.load(directory / "changed")
+        with disk.all_locks():
+            disk.checkpoint = None
+            disk.changes.merge(changed)
+            disk.map_trusted = disk.map_trusted and info.map_trusted
+        shutil.rmtree(directory)
+
+    # --- snapshots ------------------------------------------------------------------
+
+    def snapshot(self, snapshot_id: str) -> mf.Manifest:
+        with self._mutex:
+            cached = self._manifests.get(snapshot_id)
+        if cached is not None:
+            return cached
+        if not is_safe_id(snapshot_id):
+            raise SnapshotNotFound(f"snapshot {snapshot_id!r} not found")
+        try:
+            m = mf.decode(self.backend.get(mf.manifest_key(snapshot_id)))
+        except KeyNotFound:
+            raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
+        with self._mutex:
+            self._manifests[snapshot_id] = m
+        return m
+
+    def list_snapshots(self, disk_id: str | None = None) -> list[mf.Manifest]:
+        ids = [k[len(mf.PREFIX) :] for k in self.backend.list(mf.PREFIX)]
+        out = []
+        for sid in ids:
+            try:
+                m = self.snapshot(sid)
+            except SnapshotNotFound:
+                continue  # deleted meanwhile
+            if disk_id is None or m.disk_id == disk_id:
+                out.append(m)
+        return sorted(out, key=lambda m: (m.disk_id, m.sequence))
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        """Unpublish a snapshot. Its chunks are freed by the next GC."""
+        try:
+            self.backend.delete(mf.manifest_key(snapshot_id))
+        except KeyNotFound:
+            raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
+        with self._mutex:
+            self._manifests.pop(snapshot_id, None)
+
+    def restore(
+        self,
+        snapshot_id: str,
+        disk_id: str,
+        *,
+        size: int | None = None,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Disk:
+        """Create ``disk_id`` with the snapshot's content, every chunk verified. The new
+        disk's change map is relative to the snapshot, so its first snapshot is
+        incremental. Calling again after a crash resumes; on error the disk is removed."""
+        m = self.snapshot(snapshot_id)
+        size = m.disk_size if size is None else size
+        if size < m.disk_size:
+            raise InvalidGeometry(f"a disk from snapshot {snapshot_id} needs {m.disk_size} bytes")
+        with self._mutex:
+            try:
+                disk = self.disk(disk_id)
+                if disk.info.restoring != snapshot_id:
+                    raise DiskExists(f"disk {disk_id} already exists")
+            except DiskNotFound:
+                disk = self.create_disk(disk_id, size, base=snapshot_id)
+                disk.info.restoring = snapshot_id
+                disk.save_info()
+        try:
+            restore_into(
+                disk,
+                m,
+                self.store,
+                self._pool,
+                max_inflight=self.config.workers * 2,
+                progress=progress,
+                cancel=cancel,
+            )
+        except BaseException:
+            self.delete_disk(disk_id)
+            raise
+        disk.info.restoring = None
+        disk.save_info()
+        return disk
+
+    # --- accounting -----------------------------------------------------------------
+
+    def storage_sizes(self, disk_id: str) -> dict[str, int]:
+        """Per snapshot of the disk: stored bytes of the chunks it references that the
+        previous existing snapshot of the same disk does not."""
+        sizes: dict[str, int] = {}
+        prev: dict[str, int] = {}
+        for m in self.list_snapshots(disk_id):
+            cur = m.chunk_sizes()
+            sizes[m.snapshot_id] = sum(v for k, v in cur.items() if k not in prev)
+            prev = cur
+        return sizes
+
+    def referenced_bytes(self) -> int:
+        """Store-wide: stored bytes of all distinct chunks any snapshot references."""
+        seen: dict[str, int] = {}
+        for m in self.list_snapshots():
+            seen.update(m.chunk_sizes())
+        return sum(seen.values())
+
+    # --- GC and verify --------------------------------------------------------------
+
+    def _roots(self) -> tuple[set[str], int]:
+        live: set[str] = set()
+        count = 0
+        for m in self.list_snapshots():
+            live.update(m.chunk_sizes())
+            count += 1
+        for d in (self.root / "checkpoints").iterdir():
+            count += 1
+            live.update(_journal_chunks(d))
+            base = d / "base.manifest"
+            if base.exists() and base.stat().st_size:
+                live.update(mf.decode(base.read_bytes()).chunk_sizes())
+        return live, count
+
+    def gc_plan(self, safety: gc_mod.SafetyParameters | None = None) -> gc_mod.GcPlan:
+        return gc_mod.plan(self.store, self._roots, safety)
+
+    def gc_execute(self, plan: gc_mod.GcPlan) -> gc_mod.GcResult:
+        return gc_mod.execute(self.store, self.lock, self._roots, plan)
+
+    def verify(self, snapshot_ids: list[str] | None = None) -> VerifyReport:
+        if snapshot_ids is None:
+            manifests = self.list_snapshots()
+        else:
+            manifests = [self.snapshot(s) for s in snapshot_ids]
+        return verify(self.store, manifests, self._pool)
+
+
+def _journal_chunks(directory: Path) -> set[str]:
+    out: set[str] = set()
+    try:
+        raw = (directory / "journal").read_bytes()
+    except FileNotFoundError:
+        return out
+    for off in range(0, len(raw) - JOURNAL_REC.size + 1, JOURNAL_REC.size):
+        cid = raw[off + 8 : off + 40]
+        if cid != bytes(32):
+            out.add(cid.hex())
+    return out

@@ -1,0 +1,115 @@
+"""Positional file I/O helpers: full reads/writes, hole punching, data extents, fsync of
+directories. All release the GIL in the kernel call."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+from pathlib import Path
+
+_FALLOC_FL_KEEP_SIZE = 0x01
+_FALLOC_FL_PUNCH_HOLE = 0x02
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_fallocate = _libc.fallocate
+_fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+_fallocate.restype = ctypes.c_int
+
+
+def pread_full(fd: int, length: int, offset: int) -> bytes:
+    data = os.pread(fd, length, offset)
+    if len(data) == length:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < length:
+        more = os.pread(fd, length - got, offset + got)
+        if not more:  # beyond EOF of a sparse file: zeroes
+            parts.append(bytes(length - got))
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def pwrite_full(fd: int, data: bytes | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view = view[n:]
+        offset += n
+
+
+def punch_hole(fd: int, offset: int, length: int) -> None:
+    """Deallocate a range; it reads back as zeroes. Falls back to writing zeroes."""
+    if length <= 0:
+        return
+    if _fallocate(fd, _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE, offset, length) == 0:
+        return
+    err = ctypes.get_errno()
+    if err not in (errno.EOPNOTSUPP, errno.ENOSYS):
+        raise OSError(err, os.strerror(err))
+    step = 1 << 20
+    zero = bytes(step)
+    end = offset + length
+    while offset < end:
+        n = min(step, end - offset)
+        pwrite_full(fd, zero[:n], offset)
+        offset += n
+
+
+def has_data(fd: int, offset: int, length: int) -> bool:
+    """False when [offset, offset+length) is entirely a hole (so reads as zeroes)."""
+    try:
+        pos = os.lseek(fd, offset, os.SEEK_DATA)
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # no data after offset
+            return False
+        raise
+    return pos < offset + length
+
+
+def data_extents(fd: int, offset: int, length: int) -> list[tuple[int, int, bool]]:
+    """Split [offset, offset+length) into (start, length, is_data) runs."""
+    end = offset + length
+    runs: list[tuple[int, int, bool]] = []
+    pos = offset
+    while pos < end:
+        try:
+            data_at = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno != errno.ENXIO:
+                raise
+            data_at = end
+        data_at = min(data_at, end)
+        if data_at > pos:
+            runs.append((pos, data_at - pos, False))
+            pos = data_at
+            continue
+        hole_at = min(os.lseek(fd, pos, os.SEEK_HOLE), end)
+        runs.append((pos, hole_at - pos, True))
+        pos = hole_at
+    return runs
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file_atomic(path: Path, data: bytes) -> None:
+    """Write a small file so that a crash leaves the old or the new content, never a mix."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        pwrite_full(fd, data, 0)
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
