@@ -111,11 +111,22 @@ class Engine:
 
     def close(self) -> None:
         """Clean shutdown: persist change maps so the next start can trust them."""
+        self._shutdown(clean=True)
+
+    def abandon(self) -> None:
+        """Let go of everything without a clean shutdown, leaving the directory as a
+        crash would (change maps not persisted). For fatal errors and crash tests."""
+        self._shutdown(clean=False)
+
+    def _shutdown(self, *, clean: bool) -> None:
         with self._mutex:
             for disk in self._disks.values():
                 if disk.checkpoint is not None:
                     disk.checkpoint.close()
-                disk.close()
+                if clean:
+                    disk.close()
+                else:
+                    disk.abandon()
             self._disks.clear()
         self._pool.shutdown(wait=True)
         self.lock.close()

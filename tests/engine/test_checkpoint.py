@@ -1,0 +1,173 @@
+"""Checkpoints: instant freeze, copy-before-write, the preserve bound, cancel, busy rules."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from disksnap.engine.engine import Engine, EngineConfig
+from disksnap.engine.errors import (
+    BuildCancelled,
+    CheckpointNotFound,
+    DiskBusy,
+    PreserveLimitExceeded,
+    SnapshotExists,
+)
+from tests.engine.conftest import KiB, MiB
+from tests.engine.helpers import read_all, restored, snapshot
+
+TiB = 1 << 40
+
+
+def _rchar() -> int:
+    with open(f"/proc/{os.getpid()}/io") as f:
+        for line in f:
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+def test_checkpoint_of_a_4tib_disk_reads_no_disk_data(tmp_path: Path) -> None:
+    # Freezing must not scale with the disk: no data is read or copied at checkpoint time.
+    engine = Engine(tmp_path / "e", config=EngineConfig(max_disk_size=4 * TiB))
+    try:
+        disk = engine.create_disk("big", 4 * TiB)
+        disk.write(3 * TiB, b"x" * 4096)
+        before = _rchar()
+        engine.create_checkpoint("big", "s1")
+        read = _rchar() - before
+        assert read < 256 * KiB, f"checkpoint creation read {read} bytes"
+        cp_dir = engine.root / "checkpoints" / "s1"
+        assert sum(p.stat().st_size for p in cp_dir.iterdir()) < 256 * KiB
+    finally:
+        engine.close()
+
+
+def test_writes_after_checkpoint_do_not_reach_the_snapshot(
+    engine: Engine, rng: random.Random
+) -> None:
+    disk = engine.create_disk("d", 4 * MiB)
+    before = rng.randbytes(4 * MiB)
+    disk.write(0, before)
+    engine.create_checkpoint("d", "s1")
+    # Overwrite, trim and zero pieces of the frozen content, unaligned, across chunks.
+    disk.write(100_000, rng.randbytes(300_000))
+    disk.trim(1 * MiB, 512 * KiB)
+    disk.write_zeroes(3 * MiB + 7, 70_000, punch=False)
+    after = read_all(disk)
+    assert engine.checkpoint_usage("s1") > 0
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == before
+    assert read_all(disk) == after
+
+
+def test_writes_to_built_extents_are_not_preserved(engine: Engine, rng: random.Random) -> None:
+    disk = engine.create_disk("d", 1 * MiB)
+    disk.write(0, rng.randbytes(1 * MiB))
+    engine.create_checkpoint("d", "s1")
+    seen: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        # After the first batch is durable, writing into it needs no preservation.
+        if not seen:
+            seen.append(engine.checkpoint_usage("s1"))
+            disk.write(0, b"y" * 4096)
+            seen.append(engine.checkpoint_usage("s1"))
+
+    engine.build_snapshot("s1", progress=progress)
+    assert seen == [0, 0]
+
+
+def test_preserved_space_is_bounded_and_the_writer_is_not_blocked(
+    engine_root: Path, rng: random.Random
+) -> None:
+    config = EngineConfig(chunk_size=256 * KiB, block_size=16 * KiB, preserve_limit=64 * KiB)
+    engine = Engine(engine_root, config=config)
+    try:
+        disk = engine.create_disk("d", 2 * MiB)
+        original = rng.randbytes(2 * MiB)
+        disk.write(0, original)
+        engine.create_checkpoint("d", "s1")
+        new = rng.randbytes(2 * MiB)
+        disk.write(0, new)  # needs 2 MiB of preservation; the bound is 64 KiB
+        assert read_all(disk) == new  # the write went through
+        assert engine.checkpoint_usage("s1") <= 64 * KiB
+        with pytest.raises(PreserveLimitExceeded):
+            engine.build_snapshot("s1")
+        engine.abort_checkpoint("s1")
+        # The failed snapshot's changes are not forgotten: the next one is exact.
+        snapshot(engine, "d", "s2")
+        assert restored(engine, "s2") == new
+    finally:
+        engine.close()
+
+
+def test_cancelled_build_leaves_the_disk_ready_for_another_snapshot(
+    engine: Engine, rng: random.Random
+) -> None:
+    disk = engine.create_disk("d", 16 * MiB)
+    content = rng.randbytes(16 * MiB)
+    disk.write(0, content)
+    engine.create_checkpoint("d", "s1")
+    cancel = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        cancel.set()
+
+    with pytest.raises(BuildCancelled):
+        engine.build_snapshot("s1", progress=progress, cancel=cancel)
+    engine.abort_checkpoint("s1")
+    assert not (engine.root / "checkpoints" / "s1").exists()
+    with pytest.raises(CheckpointNotFound):
+        engine.build_snapshot("s1")
+    snapshot(engine, "d", "s2")
+    assert restored(engine, "s2") == content
+
+
+def test_progress_is_monotonic_and_complete(engine: Engine, rng: random.Random) -> None:
+    disk = engine.create_disk("d", 4 * MiB)
+    disk.write(0, rng.randbytes(4 * MiB))
+    engine.create_checkpoint("d", "s1")
+    calls: list[tuple[int, int]] = []
+    engine.build_snapshot("s1", progress=lambda d, t: calls.append((d, t)))
+    assert calls, "progress was never reported"
+    done = [d for d, _ in calls]
+    assert done == sorted(done)
+    assert calls[-1] == (4 * MiB, 4 * MiB)
+
+
+def test_one_checkpoint_per_disk_and_busy_disks(engine: Engine) -> None:
+    engine.create_disk("d", 1 * MiB)
+    engine.create_checkpoint("d", "s1")
+    with pytest.raises(DiskBusy):
+        engine.create_checkpoint("d", "s2")
+    with pytest.raises(DiskBusy):
+        engine.delete_disk("d")
+    engine.build_snapshot("s1")
+    with pytest.raises(SnapshotExists):
+        engine.create_checkpoint("d", "s1")
+    engine.create_checkpoint("d", "s2")
+    engine.build_snapshot("s2")
+    engine.delete_disk("d")
+
+
+def test_checkpoint_survives_a_clean_restart(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    disk = engine.create_disk("d", 2 * MiB)
+    before = rng.randbytes(2 * MiB)
+    disk.write(0, before)
+    engine.create_checkpoint("d", "s1")
+    disk.write(0, rng.randbytes(1 * MiB))
+    engine.close()
+    engine = make_engine()
+    assert [c.snapshot_id for c in engine.pending_checkpoints()] == ["s1"]
+    engine.disk("d").write(1 * MiB, rng.randbytes(1 * MiB))  # still copy-before-write
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == before
