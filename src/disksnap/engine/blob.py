@@ -9,11 +9,13 @@ A blob is a 48-byte header followed by the stored bytes::
     6      2    flags  (0)
     8      4    raw_len     u32 little-endian: plaintext length
     12     4    stored_len  u32 little-endian: length of the stored bytes
-    16     32   checksum    BLAKE3-256 of the stored bytes
+    16     32   checksum    BLAKE3-256 of header bytes 0..15 followed by the stored bytes
 
-The chunk id is the BLAKE3-256 of the plaintext, so a blob is checked twice on read:
-the header checksum catches damage without decompressing (verify), and the plaintext
-hash catches anything else (restore).
+Readers reject any other magic, version, codec, non-zero flags, a length that does not
+match, or a checksum mismatch. The chunk id is the BLAKE3-256 of the plaintext, so a
+blob is checked twice on read: the checksum catches damage to the header or the stored
+bytes without decompressing (verify), and the plaintext hash catches anything else
+(restore).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ CODEC_RAW = 0
 CODEC_ZSTD = 1
 HEADER = struct.Struct("<4sBBHII32s")
 HEADER_SIZE = HEADER.size  # 48
+_CHECKED = 16  # header bytes covered by the checksum (everything before it)
 
 # Incompressible data is detected on a sample before paying for a full compression:
 # SAMPLES slices of SAMPLE_SIZE bytes, spread over the chunk, compressed at level 1.
@@ -94,16 +97,14 @@ class Codec:
             packed = full.compress(plaintext)
             if len(packed) <= len(plaintext) * (1 - MIN_SAVING):
                 codec, stored = CODEC_ZSTD, packed
-        checksum = blake3.blake3(stored).digest()
-        header = HEADER.pack(MAGIC, VERSION, codec, 0, len(plaintext), len(stored), checksum)
-        return header + stored
+        fields = HEADER.pack(MAGIC, VERSION, codec, 0, len(plaintext), len(stored), bytes(32))
+        checksum = _checksum(fields, stored)
+        return fields[:_CHECKED] + checksum + stored
 
     def decode(self, blob: bytes) -> bytes:
         """Return the plaintext; raise ``BlobFormatError`` on any damage."""
-        header = parse_header(blob)
+        header = _checked(blob)
         stored = memoryview(blob)[HEADER_SIZE:]
-        if blake3.blake3(stored).digest() != header.checksum:
-            raise BlobFormatError("stored bytes do not match the header checksum")
         if header.codec == CODEC_RAW:
             plaintext = bytes(stored)
         else:
@@ -126,13 +127,28 @@ def parse_header(blob: bytes) -> BlobHeader:
         raise BlobFormatError(f"unsupported blob version {version}")
     if codec not in (CODEC_RAW, CODEC_ZSTD):
         raise BlobFormatError(f"unknown codec {codec}")
+    if _flags != 0:
+        raise BlobFormatError(f"unknown flags {_flags:#x}")
+    if codec == CODEC_RAW and raw_len != stored_len:
+        raise BlobFormatError("a raw blob's lengths differ")
     if stored_len != len(blob) - HEADER_SIZE:
         raise BlobFormatError("stored length differs from the header")
     return BlobHeader(codec, raw_len, stored_len, checksum)
 
 
 def check_stored(blob: bytes) -> None:
-    """Verify a blob's framing and stored-bytes checksum without decompressing it."""
+    """Verify a blob's framing and checksum without decompressing it."""
+    _checked(blob)
+
+
+def _checksum(header: bytes, stored: bytes | memoryview) -> bytes:
+    h = blake3.blake3(header[:_CHECKED])
+    h.update(stored)
+    return h.digest()
+
+
+def _checked(blob: bytes) -> BlobHeader:
     header = parse_header(blob)
-    if blake3.blake3(memoryview(blob)[HEADER_SIZE:]).digest() != header.checksum:
-        raise BlobFormatError("stored bytes do not match the header checksum")
+    if _checksum(blob, memoryview(blob)[HEADER_SIZE:]) != header.checksum:
+        raise BlobFormatError("blob does not match its checksum")
+    return header

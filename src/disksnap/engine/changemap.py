@@ -76,7 +76,10 @@ class ChangeMap:
         magic, version, count = _HEAD.unpack_from(data)
         if magic != MAGIC or version != VERSION:
             raise ChangeMapError("not a change map")
-        flags = zstandard.ZstdDecompressor().decompress(data[_HEAD.size : -32])
+        try:
+            flags = zstandard.ZstdDecompressor().decompress(data[_HEAD.size : -32])
+        except zstandard.ZstdError as e:
+            raise ChangeMapError(f"change map body unreadable: {e}") from e
         return cls(count, bytearray(flags))
 
     def save(self, path: Path) -> None:

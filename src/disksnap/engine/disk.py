@@ -21,9 +21,10 @@ from pathlib import Path
 
 from disksnap.engine.changemap import ChangeMap, ChangeMapError
 from disksnap.engine.checkpoint import Checkpoint
-from disksnap.engine.errors import DiskBusy, InvalidGeometry, OutOfBounds
+from disksnap.engine.errors import DiskBusy, DiskNotFound, InvalidGeometry, OutOfBounds
 from disksnap.engine.fileio import (
     data_extents,
+    fsync_dir,
     has_data,
     pread_full,
     punch_hole,
@@ -45,20 +46,27 @@ class DiskInfo:
 
 
 class Disk:
-    def __init__(self, directory: Path, info: DiskInfo, changes: ChangeMap, trusted: bool) -> None:
+    def __init__(
+        self, directory: Path, info: DiskInfo, changes: ChangeMap, trusted: bool, max_size: int
+    ) -> None:
         self.dir = directory
         self.info = info
         self.changes = changes
         self.map_trusted = trusted
+        self.max_size = max_size
         self.checkpoint: Checkpoint | None = None
         self._fd = os.open(directory / "data", os.O_RDWR)
         self._stripes = [threading.Lock() for _ in range(STRIPES)]
+        # I/O in flight, so closing waits for it and a stale handle can never reach a
+        # descriptor number that has been reused by another file.
+        self._state = threading.Condition()
+        self._active = 0
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------
 
     @classmethod
-    def create(cls, directory: Path, info: DiskInfo) -> Disk:
+    def create(cls, directory: Path, info: DiskInfo, max_size: int) -> Disk:
         directory.mkdir(parents=True)
         fd = os.open(directory / "data", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -67,10 +75,10 @@ class Disk:
         finally:
             os.close(fd)
         write_file_atomic(directory / "disk.json", _dump(info))
-        return cls(directory, info, ChangeMap(info.size // info.chunk_size), trusted=True)
+        return cls(directory, info, ChangeMap(info.size // info.chunk_size), True, max_size)
 
     @classmethod
-    def open(cls, directory: Path) -> Disk:
+    def open(cls, directory: Path, max_size: int) -> Disk:
         info = DiskInfo(**json.loads((directory / "disk.json").read_text()))
         count = info.size // info.chunk_size
         path = directory / "changemap"
@@ -80,24 +88,50 @@ class Disk:
         except (FileNotFoundError, ChangeMapError):
             changes, trusted = ChangeMap(count), False
         # From here on the map lives in memory only; a crash must not find a stale file.
-        path.unlink(missing_ok=True)
-        return cls(directory, info, changes, trusted)
+        if path.exists():
+            path.unlink()
+            fsync_dir(directory)
+        return cls(directory, info, changes, trusted, max_size)
 
     def close(self) -> None:
-        """Flush data and persist the change map, marking it trustworthy."""
-        if self._closed:
-            return
+        """Flush data and persist the change map - only if it is trustworthy, since its
+        presence is what tells the next open that it may be trusted."""
         with self.all_locks():
+            if self._shut():
+                return
             os.fsync(self._fd)
-            self.changes.save(self.dir / "changemap")
+            if self.map_trusted:
+                self.changes.save(self.dir / "changemap")
             os.close(self._fd)
-            self._closed = True
 
     def abandon(self) -> None:
         """Close without persisting the change map (as a crash would)."""
-        if not self._closed:
-            os.close(self._fd)
+        with self.all_locks():
+            if not self._shut():
+                os.close(self._fd)
+
+    def _shut(self) -> bool:
+        """Refuse new I/O and wait for I/O in flight; True if it was already shut."""
+        with self._state:
+            was = self._closed
             self._closed = True
+            while self._active:
+                self._state.wait()
+        return was
+
+    @contextlib.contextmanager
+    def _io(self) -> Iterator[int]:
+        with self._state:
+            if self._closed:
+                raise DiskNotFound(f"disk {self.disk_id} is closed or deleted")
+            self._active += 1
+        try:
+            yield self._fd
+        finally:
+            with self._state:
+                self._active -= 1
+                if not self._active:
+                    self._state.notify_all()
 
     def save_info(self) -> None:
         write_file_atomic(self.dir / "disk.json", _dump(self.info))
@@ -157,7 +191,8 @@ class Disk:
 
     def read(self, offset: int, length: int) -> bytes:
         self._check(offset, length)
-        return pread_full(self._fd, length, offset)
+        with self._io() as fd:
+            return pread_full(fd, length, offset)
 
     def _read_live(self, offset: int, length: int) -> bytes:
         return pread_full(self._fd, length, offset)
@@ -166,11 +201,11 @@ class Disk:
         self._check(offset, len(data))
         if not data:
             return
-        with self.lock_range(offset, len(data)) as (first, last):
+        with self.lock_range(offset, len(data)) as (first, last), self._io() as fd:
             self._before_change(offset, len(data), first, last)
-            pwrite_full(self._fd, data, offset)
+            pwrite_full(fd, data, offset)
             if fua:
-                os.fdatasync(self._fd)
+                os.fdatasync(fd)
 
     def write_zeroes(
         self, offset: int, length: int, *, punch: bool = True, fua: bool = False
@@ -179,16 +214,16 @@ class Disk:
         self._check(offset, length)
         if not length:
             return
-        with self.lock_range(offset, length) as (first, last):
+        with self.lock_range(offset, length) as (first, last), self._io() as fd:
             self._before_change(offset, length, first, last)
             if punch:
-                punch_hole(self._fd, offset, length)
+                punch_hole(fd, offset, length)
             else:
                 step = 1 << 20
                 for pos in range(offset, offset + length, step):
-                    pwrite_full(self._fd, bytes(min(step, offset + length - pos)), pos)
+                    pwrite_full(fd, bytes(min(step, offset + length - pos)), pos)
             if fua:
-                os.fdatasync(self._fd)
+                os.fdatasync(fd)
 
     def trim(self, offset: int, length: int) -> None:
         """Discard a range. disksnap guarantees trimmed ranges read back as zeroes."""
@@ -197,10 +232,12 @@ class Disk:
     def restore_write(self, offset: int, data: bytes) -> None:
         """Write restored content: not a change relative to the disk's base snapshot."""
         self._check(offset, len(data))
-        pwrite_full(self._fd, data, offset)
+        with self._io() as fd:
+            pwrite_full(fd, data, offset)
 
     def flush(self) -> None:
-        os.fdatasync(self._fd)
+        with self._io() as fd:
+            os.fdatasync(fd)
 
     def _before_change(self, offset: int, length: int, first: int, last: int) -> None:
         cp = self.checkpoint
@@ -210,12 +247,13 @@ class Disk:
 
     def grow(self, new_size: int) -> None:
         cs = self.info.chunk_size
-        if new_size % cs or new_size < self.info.size:
+        if new_size % cs or new_size < self.info.size or new_size > self.max_size:
             raise InvalidGeometry(
-                f"a disk can only grow, to a multiple of {cs} bytes (asked {new_size})"
+                f"a disk can only grow, to a multiple of {cs} bytes, at most "
+                f"{self.max_size} (asked {new_size})"
             )
-        with self.all_locks():
-            os.ftruncate(self._fd, new_size)
+        with self.all_locks(), self._io() as fd:
+            os.ftruncate(fd, new_size)
             self.info.size = new_size
             self.changes.resize(new_size // cs)
             self.save_info()
@@ -223,7 +261,8 @@ class Disk:
     def extents(self, offset: int, length: int) -> list[tuple[int, int, bool]]:
         """Allocation map of a range: (start, length, is_data) runs; holes read as zero."""
         self._check(offset, length)
-        return data_extents(self._fd, offset, length)
+        with self._io() as fd:
+            return data_extents(fd, offset, length)
 
     # --- checkpoint support ---------------------------------------------------------
 
@@ -232,10 +271,10 @@ class Disk:
         cp = self.checkpoint
         if cp is None:
             raise DiskBusy(f"disk {self.disk_id} has no active checkpoint")
-        with self.lock_extent(extent):
+        with self.lock_extent(extent), self._io() as fd:
             start = extent * cp.info.chunk_size
             length = min(cp.info.chunk_size, cp.info.size - start)
-            if not cp.has_preserved(extent) and not has_data(self._fd, start, length):
+            if not cp.has_preserved(extent) and not has_data(fd, start, length):
                 if cp.failed is not None:
                     raise cp.failed
                 return None

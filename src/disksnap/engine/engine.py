@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ from disksnap.engine.restore import restore_into
 from disksnap.engine.storelock import StoreLock
 from disksnap.engine.verify import VerifyReport, verify
 
+MANIFEST_CACHE = 64  # decoded manifests kept in memory (they are immutable)
 MiB = 1 << 20
 GiB = 1 << 30
 TiB = 1 << 40
@@ -89,7 +91,7 @@ class Engine:
         self._pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="engine")
         self._mutex = threading.RLock()
         self._disks: dict[str, Disk] = {}
-        self._manifests: dict[str, mf.Manifest] = {}
+        self._manifests: OrderedDict[str, mf.Manifest] = OrderedDict()  # LRU
         self._recover()
 
     # --- start-up and shutdown ------------------------------------------------------
@@ -152,7 +154,11 @@ class Engine:
         with self._mutex:
             if directory.exists():
                 raise DiskExists(f"disk {disk_id} already exists")
-            disk = Disk.create(directory, DiskInfo(disk_id, size, self.config.chunk_size, base))
+            disk = Disk.create(
+                directory,
+                DiskInfo(disk_id, size, self.config.chunk_size, base),
+                self.config.max_disk_size,
+            )
             self._disks[disk_id] = disk
             return disk
 
@@ -163,7 +169,7 @@ class Engine:
             if disk is None:
                 if not (directory / "disk.json").exists():
                     raise DiskNotFound(f"disk {disk_id} not found")
-                disk = Disk.open(directory)
+                disk = Disk.open(directory, self.config.max_disk_size)
                 self._disks[disk_id] = disk
             return disk
 
@@ -308,8 +314,9 @@ class Engine:
     def snapshot(self, snapshot_id: str) -> mf.Manifest:
         with self._mutex:
             cached = self._manifests.get(snapshot_id)
-        if cached is not None:
-            return cached
+            if cached is not None:
+                self._manifests.move_to_end(snapshot_id)
+                return cached
         if not is_safe_id(snapshot_id):
             raise SnapshotNotFound(f"snapshot {snapshot_id!r} not found")
         try:
@@ -318,6 +325,8 @@ class Engine:
             raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
         with self._mutex:
             self._manifests[snapshot_id] = m
+            if len(self._manifests) > MANIFEST_CACHE:
+                self._manifests.popitem(last=False)
         return m
 
     def list_snapshots(self, disk_id: str | None = None) -> list[mf.Manifest]:
@@ -414,9 +423,12 @@ class Engine:
         for d in (self.root / "checkpoints").iterdir():
             count += 1
             live.update(_journal_chunks(d))
-            base = d / "base.manifest"
-            if base.exists() and base.stat().st_size:
-                live.update(mf.decode(base.read_bytes()).chunk_sizes())
+            try:
+                base = (d / "base.manifest").read_bytes()
+            except FileNotFoundError:  # no base, or the checkpoint finished meanwhile
+                continue
+            if base:
+                live.update(mf.decode(base).chunk_sizes())
         return live, count
 
     def gc_plan(self, safety: gc_mod.SafetyParameters | None = None) -> gc_mod.GcPlan:

@@ -160,23 +160,23 @@ def decode(data: bytes) -> Manifest:
         sizes = _from_le(body[pos : pos + 4 * n])
         pos += 4 * n
         refs = _from_le(body[pos : pos + 4 * m])
-    except (zstandard.ZstdError, ValueError, KeyError, struct.error) as e:
+        if len(ids) != 32 * n or len(sizes) != n or len(refs) != m or any(r > n for r in refs):
+            raise ManifestCorrupt("manifest tables are inconsistent")
+        return Manifest(
+            snapshot_id=str(h["snapshot_id"]),
+            disk_id=str(h["disk_id"]),
+            disk_size=int(h["disk_size"]),
+            chunk_size=int(h["chunk_size"]),
+            sequence=int(h["sequence"]),
+            parent=None if h["parent"] is None else str(h["parent"]),
+            created_at=str(h["created_at"]),
+            ids=ids,
+            sizes=sizes,
+            refs=refs,
+            stats=dict(h.get("stats", {})),
+        )
+    except (zstandard.ZstdError, ValueError, KeyError, TypeError, struct.error) as e:
         raise ManifestCorrupt(f"manifest body unreadable: {e}") from e
-    if len(ids) != 32 * n or len(sizes) != n or len(refs) != m or any(r > n for r in refs):
-        raise ManifestCorrupt("manifest tables are inconsistent")
-    return Manifest(
-        snapshot_id=h["snapshot_id"],
-        disk_id=h["disk_id"],
-        disk_size=h["disk_size"],
-        chunk_size=h["chunk_size"],
-        sequence=h["sequence"],
-        parent=h["parent"],
-        created_at=h["created_at"],
-        ids=ids,
-        sizes=sizes,
-        refs=refs,
-        stats=h.get("stats", {}),
-    )
 
 
 def _le(a: array[int]) -> array[int]:

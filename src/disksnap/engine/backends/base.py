@@ -8,10 +8,12 @@ Contract (every implementation passes ``tests/engine/test_backend_contract.py``)
   ``data`` even after a crash or power loss; a reader never sees a partial value; a
   crash during ``put`` leaves either the old value or none. Overwriting is allowed and
   replaces the value atomically.
-* ``get(key)`` returns the whole value or raises ``KeyNotFound``.
+* ``get(key)`` returns the whole value or raises ``KeyNotFound`` (also when ``key`` is
+  only a prefix of other keys).
 * ``exists(key)`` is true exactly when ``get`` would succeed.
 * ``list(prefix)`` yields every key that starts with ``prefix`` (a string prefix, not
-  only a directory), in no particular order, each once. Keys put before the call
+  only a directory), in no particular order, each once. A prefix that no valid key
+  can start with (``../``, ``a//``) raises ``InvalidKey``. Keys put before the call
   started are listed; keys put or deleted during it may or may not be.
 * ``delete(key)`` removes the key; deleting a missing key raises ``KeyNotFound``.
 * ``stat(key)`` returns the stored size in bytes or raises ``KeyNotFound``.
@@ -62,6 +64,16 @@ def validate_key(key: str) -> str:
     if not key or any(p in ("", ".", "..") or not _SEGMENT.fullmatch(p) for p in parts):
         raise InvalidKey(f"invalid backend key: {key!r}")
     return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """A list prefix: complete key segments, then possibly a partial last segment."""
+    *dirs, last = prefix.split("/")
+    if any(p in ("", ".", "..") or not _SEGMENT.fullmatch(p) for p in dirs) or (
+        last and not _SEGMENT.fullmatch(last)
+    ):
+        raise InvalidKey(f"invalid backend key prefix: {prefix!r}")
+    return prefix
 
 
 class Backend(Protocol):

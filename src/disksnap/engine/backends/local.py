@@ -11,11 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from disksnap.engine.backends.base import BackendError, KeyNotFound, validate_key
+from disksnap.engine.backends.base import (
+    BackendError,
+    KeyNotFound,
+    validate_key,
+    validate_prefix,
+)
 from disksnap.engine.fileio import fsync_dir
 
 
@@ -63,7 +69,7 @@ class LocalBackend:
         path = self._path(key)
         try:
             return path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise KeyNotFound(key) from None
         except OSError as e:
             raise BackendError(f"get {key}: {e.strerror}") from e
@@ -73,15 +79,18 @@ class LocalBackend:
 
     def stat(self, key: str) -> int:
         try:
-            return self._path(key).stat().st_size
-        except FileNotFoundError:
+            st = self._path(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
             raise KeyNotFound(key) from None
         except OSError as e:
             raise BackendError(f"stat {key}: {e.strerror}") from e
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyNotFound(key)
+        return st.st_size
 
     def list(self, prefix: str = "") -> Iterator[str]:
         # Walk only the directory that can hold matches: everything up to the last "/".
-        base, _, _ = prefix.rpartition("/")
+        base, _, _ = validate_prefix(prefix).rpartition("/")
         start = self.root / base if base else self.root
         if not start.is_dir():
             return
@@ -99,7 +108,7 @@ class LocalBackend:
         path = self._path(key)
         try:
             path.unlink()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise KeyNotFound(key) from None
         except OSError as e:
             raise BackendError(f"delete {key}: {e.strerror}") from e

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from disksnap.engine.backends.base import KeyNotFound, validate_key
+from disksnap.engine.backends.base import KeyNotFound, validate_key, validate_prefix
 
 
 class MemoryBackend:
@@ -36,6 +36,7 @@ class MemoryBackend:
         return len(self.get(key))
 
     def list(self, prefix: str = "") -> Iterator[str]:
+        validate_prefix(prefix)
         with self._lock:
             keys = [k for k in self._data if k.startswith(prefix)]
         yield from keys
