@@ -211,7 +211,7 @@ def test_concurrent_puts_are_all_readable(backend: Backend) -> None:
             for i in range(per_thread):
                 # Shared directories between threads exercise directory creation races.
                 backend.put(f"c/{i % 5:02d}/t{t}-{i}", f"{t}:{i}".encode() * (i + 1))
-        except BaseException as e:  # pragma: no cover - reported below
+        except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(t,)) for t in range(threads_n)]
