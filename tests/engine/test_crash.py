@@ -37,7 +37,7 @@ def _run_child_until(root: Path, progress_reports: int) -> set[int]:
             for line in child.stdout:
                 word, *rest = line.split()
                 if word == "ack":
-                    acked.add(int(rest[0]))
+                    acked.add(int(rest[0]))  # whole lines only: the child is still alive
                 elif word == "progress":
                     seen += 1
                     if seen == progress_reports:
@@ -47,10 +47,11 @@ def _run_child_until(root: Path, progress_reports: int) -> set[int]:
         finally:
             os.kill(child.pid, signal.SIGKILL)
             child.wait()
-            # Acknowledgements printed before the kill still count.
+            # Acknowledgements printed before the kill still count; SIGKILL may cut
+            # the last line short, and a cut line proves nothing.
             for line in child.stdout:
                 word, *rest = line.split()
-                if word == "ack":
+                if word == "ack" and line.endswith("\n"):
                     acked.add(int(rest[0]))
     assert child.returncode == -signal.SIGKILL
     return acked

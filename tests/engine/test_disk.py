@@ -452,8 +452,8 @@ def test_reopen_after_unclean_stop_is_untrusted(root: Path) -> None:
     e = Engine(root, config=SMALL)
     d = e.create_disk("disk-1", SIZE)
     d.write(CS, b"written before the crash")
-    d.abandon()
-    del e, d  # no close(): as if the process died
+    e.abandon()  # no clean close: as if the process died
+    del e, d
     e2 = Engine(root, config=SMALL)
     try:
         d2 = e2.disk("disk-1")
@@ -467,7 +467,7 @@ def test_untrusted_map_stays_untrusted_after_a_later_clean_close(root: Path) -> 
     # Crash after writing chunk 1: the change map is lost.
     e = Engine(root, config=SMALL)
     e.create_disk("disk-1", SIZE).write(CS, b"before the crash")
-    e.disk("disk-1").abandon()
+    e.abandon()
     del e
     # Restart, write chunk 5, shut down cleanly.
     e2 = Engine(root, config=SMALL)

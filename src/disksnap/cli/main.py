@@ -1,8 +1,8 @@
 """The ``disksnap`` command: a registry of subcommands, one module each.
 
 A command module offers ``register(subparsers)``: it adds its parser and sets the
-defaults ``run`` (``(args, extra) -> exit code``) and ``passthrough`` (True if arguments
-the parser does not know go to ``run`` in ``extra`` instead of being an error; for
+default ``run`` (``(args, extra) -> exit code``), and ``passthrough=True`` if arguments
+its parser does not know are to reach ``run`` in ``extra`` rather than be an error (for
 commands that hand their arguments on, like ``bench``). Add a command by adding its
 module to ``COMMANDS``.
 """
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and not args.passthrough:
+    if extra and not getattr(args, "passthrough", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     code: int = args.run(args, extra)
     return code

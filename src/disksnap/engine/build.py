@@ -79,7 +79,10 @@ def load_base(cp: Checkpoint, backend: Backend, lock: StoreLock) -> Manifest | N
                 raw = b""
             write_file_atomic(copy, raw)
     raw = copy.read_bytes()
-    return decode(raw) if raw else None
+    base = decode(raw) if raw else None
+    if base is not None and base.chunk_size != cp.info.chunk_size:
+        return None  # extents do not line up: nothing can be taken from it by index
+    return base
 
 
 def build(
@@ -102,7 +105,8 @@ def build(
     stats = BuildStats(extents=info.extent_count, incremental=base is not None and use_map)
     ctx = _Context(disk, cp, store, lock, base, stats)
     result = ManifestBuilder(info.extent_count)
-    todo = _plan(cp, changed if use_map else None, base, result, stats)
+    todo, settled = _plan(cp, changed if use_map else None, base, result, stats)
+    cp.release(settled, disk.lock_extent)  # their content is known: no more preserving
     total = len(todo) * info.chunk_size
     done = 0
     inflight: deque[Future[JournalEntry]] = deque()
@@ -151,10 +155,11 @@ def _plan(
     base: Manifest | None,
     result: ManifestBuilder,
     stats: BuildStats,
-) -> list[int]:
-    """Fill in what needs no reading (journaled on an earlier run, or unchanged since the
-    base) and return the extents that must be read."""
+) -> tuple[list[int], list[int]]:
+    """Fill in what needs no reading - journaled on an earlier run, or unchanged since
+    the base - and return (extents to read, extents settled from the base)."""
     todo: list[int] = []
+    settled: list[int] = []
     for i in range(cp.info.extent_count):
         entry = cp.journal.get(i)
         if entry is not None:
@@ -162,11 +167,12 @@ def _plan(
         elif changed is not None and not changed.is_set(i):
             cid, size = _base_ref(base, i)
             result.set(i, cid, size)
+            settled.append(i)
             stats.reused_extents += cid is not None
             stats.zero_extents += cid is None
         else:
             todo.append(i)
-    return todo
+    return todo, settled
 
 
 def _base_ref(base: Manifest | None, extent: int) -> tuple[str | None, int]:

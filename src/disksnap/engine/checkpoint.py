@@ -120,31 +120,47 @@ class Checkpoint:
     def _recover(self) -> None:
         if (self.dir / "failed").exists():
             self.failed = PreserveLimitExceeded("copy-before-write space was exhausted")
+        self._recover_journal()
+        self._recover_preserved()
+
+    def _recover_journal(self) -> None:
         size = os.fstat(self._journal).st_size
         raw = pread_full(self._journal, size, 0)
+        good = 0
         for off in range(0, size - JOURNAL_REC.size + 1, JOURNAL_REC.size):
             extent, cid, stored, crc = JOURNAL_REC.unpack_from(raw, off)
             if zlib.crc32(raw[off : off + JOURNAL_REC.size - 4]) != crc:
-                break  # a torn tail record: everything after it was never acknowledged
-            chunk = None if cid == bytes(32) else cid.hex()
-            self.journal[extent] = JournalEntry(extent, chunk, stored)
+                break
+            if extent >= self.info.extent_count:
+                break
+            self.journal[extent] = JournalEntry(
+                extent, None if cid == bytes(32) else cid.hex(), stored
+            )
             self._state[extent] = _DONE
-        if size % JOURNAL_REC.size:
-            os.ftruncate(self._journal, size - size % JOURNAL_REC.size)
+            good = off + JOURNAL_REC.size
+        if good != size:
+            # A torn or damaged record was never acknowledged (commit fdatasyncs before
+            # anything relies on a record), and neither was anything after it. Cut it
+            # off so records appended from now on are not hidden behind it.
+            os.ftruncate(self._journal, good)
+            os.fsync(self._journal)
+
+    def _recover_preserved(self) -> None:
         log_size = os.fstat(self._log).st_size
-        rs = self._record_size
+        rs, bs = self._record_size, self.info.block_size
+        blocks = -(-self.info.size // bs)
         for off in range(0, log_size - REC_HEADER + 1, rs):
             head = pread_full(self._log, REC_HEADER, off)
             magic, _v, block, length, crc = _REC.unpack_from(head)
-            if magic != PRESERVE_MAGIC:
-                continue
+            if magic != PRESERVE_MAGIC or block >= blocks or length > bs:
+                continue  # never written, punched, or not a record
             data = pread_full(self._log, length, off + REC_HEADER)
             if zlib.crc32(struct.pack("<QI", block, length) + data) != crc:
-                continue
-            if self._state[block * self.info.block_size // self.info.chunk_size] == _DONE:
+                continue  # torn: the overwrite it guarded never happened
+            if self._state[block * bs // self.info.chunk_size] == _DONE:
                 continue
             self._preserved.setdefault(block, off)
-        self.preserved_bytes = len(self._preserved) * self.info.block_size
+        self.preserved_bytes = len(self._preserved) * bs
         self._log_end = -(-log_size // rs) * rs
 
     # --- the writer's side ----------------------------------------------------------
@@ -152,8 +168,12 @@ class Checkpoint:
     def before_write(
         self, offset: int, length: int, read_live: Callable[[int, int], bytes]
     ) -> None:
-        """Preserve the checkpoint content of every block [offset, offset+length) touches."""
-        if self.failed is not None or length <= 0:
+        """Preserve the checkpoint content of every block [offset, offset+length) touches.
+
+        ``failed`` is set only once the ``failed`` marker is durable, so a writer that
+        sees it may overwrite unpreserved data: a restart will know the point in time
+        is lost."""
+        if length <= 0:
             return
         info = self.info
         bs, end = info.block_size, min(offset + length, info.size)
@@ -166,35 +186,55 @@ class Checkpoint:
         ]
         if not blocks:
             return
+        need = len(blocks) * bs
         with self._lock:
-            if self.preserved_bytes + len(blocks) * bs > info.preserve_limit:
-                self._fail()
+            if self.failed is not None:
+                return
+            if self.preserved_bytes + need > info.preserve_limit:
+                self._fail(
+                    f"copy-before-write space for snapshot {info.snapshot_id} exceeded "
+                    f"{info.preserve_limit} bytes"
+                )
                 return
             start = self._log_end
             self._log_end += len(blocks) * self._record_size
-            self.preserved_bytes += len(blocks) * bs
+            self.preserved_bytes += need
+        try:
+            self._append_records(start, blocks, read_live)
+        except OSError as e:
+            with self._lock:
+                self.preserved_bytes -= need
+                # Without the old data the write may not proceed unless the snapshot is
+                # durably failed first; if even that is impossible, the write fails.
+                self._fail(f"copy-before-write for snapshot {info.snapshot_id} failed: {e}")
+            return
+        with self._lock:
+            for i, b in enumerate(blocks):
+                self._preserved[b] = start + i * self._record_size
+
+    def _append_records(
+        self, start: int, blocks: list[int], read_live: Callable[[int, int], bytes]
+    ) -> None:
+        bs, size = self.info.block_size, self.info.size
         records = []
         for b in blocks:
-            data = read_live(b * bs, min(bs, info.size - b * bs))
+            data = read_live(b * bs, min(bs, size - b * bs))
             crc = zlib.crc32(struct.pack("<QI", b, len(data)) + data)
             head = _REC.pack(PRESERVE_MAGIC, 1, b, len(data), crc).ljust(REC_HEADER, b"\0")
             records.append(head + data.ljust(bs, b"\0"))
         pwrite_full(self._log, b"".join(records), start)
         os.fdatasync(self._log)
-        with self._lock:
-            for i, b in enumerate(blocks):
-                self._preserved[b] = start + i * self._record_size
 
-    def _fail(self) -> None:
-        # Durable before the write that would overwrite unpreserved data goes ahead.
-        self.failed = PreserveLimitExceeded(
-            f"copy-before-write space for snapshot {self.info.snapshot_id} exceeded "
-            f"{self.info.preserve_limit} bytes"
-        )
-        fd = os.open(self.dir / "failed", os.O_WRONLY | os.O_CREAT, 0o600)
-        os.fsync(fd)
-        os.close(fd)
-        fsync_dir(self.dir)
+    def _fail(self, message: str) -> None:
+        """Durably mark the point in time as lost, then say so. Call with ``_lock``."""
+        if self.failed is None:
+            fd = os.open(self.dir / "failed", os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_dir(self.dir)
+            self.failed = PreserveLimitExceeded(message)
 
     # --- the builder's side ---------------------------------------------------------
 
@@ -246,17 +286,25 @@ class Checkpoint:
         entries: list[JournalEntry],
         lock_extent: Callable[[int], AbstractContextManager[object]],
     ) -> None:
-        """Make journal records durable, then mark their extents done and free the
-        preserved blocks they no longer need."""
+        """Make journal records durable, then mark their extents done."""
         os.fdatasync(self._journal)
-        per = self.info.chunk_size // self.info.block_size
         for e in entries:
             self.journal[e.extent] = e
-            with lock_extent(e.extent):
-                self._state[e.extent] = _DONE
+        self.release([e.extent for e in entries], lock_extent)
+
+    def release(
+        self, extents: Iterable[int], lock_extent: Callable[[int], AbstractContextManager[object]]
+    ) -> None:
+        """Mark extents done: their snapshot content is settled (journaled, or known from
+        the base), so writes to them need no preservation and their preserved blocks
+        are punched out of the log."""
+        per = self.info.chunk_size // self.info.block_size
+        for extent in extents:
+            with lock_extent(extent):
+                self._state[extent] = _DONE
                 freed = []
                 with self._lock:
-                    for b in range(e.extent * per, (e.extent + 1) * per):
+                    for b in range(extent * per, (extent + 1) * per):
                         off = self._preserved.pop(b, None)
                         if off is not None:
                             freed.append(off)

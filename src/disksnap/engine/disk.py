@@ -29,6 +29,7 @@ from disksnap.engine.fileio import (
     pread_full,
     punch_hole,
     pwrite_full,
+    start_writeback,
     write_file_atomic,
 )
 
@@ -230,10 +231,12 @@ class Disk:
         self.write_zeroes(offset, length, punch=True)
 
     def restore_write(self, offset: int, data: bytes) -> None:
-        """Write restored content: not a change relative to the disk's base snapshot."""
+        """Write restored content: not a change relative to the disk's base snapshot.
+        Writeback starts at once, overlapping the rest of the restore."""
         self._check(offset, len(data))
         with self._io() as fd:
             pwrite_full(fd, data, offset)
+            start_writeback(fd, offset, len(data))
 
     def flush(self) -> None:
         with self._io() as fd:

@@ -7,12 +7,15 @@ Directory layout under ``root`` (docs/formats.md)::
     store/                         the local chunk backend, unless another is given
     store.lock                     the GC / build lock (storelock.py)
 
-Thread-safe. One ``Engine`` per root directory at a time (a second process may run GC
-or verify beside it: those coordinate through the store lock).
+Thread-safe. One ``Engine`` per root directory at a time, enforced by an exclusive
+lock on ``engine.lock`` (start-up recovery rewrites shared state, so a second engine
+on the same root is refused with ``RootInUse``). GC, verify and builds inside the
+engine coordinate through the store lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import threading
@@ -39,9 +42,11 @@ from disksnap.engine.errors import (
     DiskExists,
     DiskNotFound,
     InvalidGeometry,
+    RootInUse,
     SnapshotExists,
     SnapshotNotFound,
 )
+from disksnap.engine.fileio import fsync_dir
 from disksnap.engine.restore import restore_into
 from disksnap.engine.storelock import StoreLock
 from disksnap.engine.verify import VerifyReport, verify
@@ -85,6 +90,7 @@ class Engine:
         self.clock = clock or SystemClock()
         for sub in ("disks", "checkpoints"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        self._root_lock = _lock_root(root)
         self.backend: Backend = backend or LocalBackend(root / "store")
         self.store = ChunkStore(self.backend, Codec(self.config.zstd_level))
         self.lock = StoreLock(root / "store.lock")
@@ -92,6 +98,7 @@ class Engine:
         self._mutex = threading.RLock()
         self._disks: dict[str, Disk] = {}
         self._manifests: OrderedDict[str, mf.Manifest] = OrderedDict()  # LRU
+        self._deleted: set[str] = set()  # so a racing read cannot re-cache a deleted one
         self._recover()
 
     # --- start-up and shutdown ------------------------------------------------------
@@ -132,6 +139,9 @@ class Engine:
             self._disks.clear()
         self._pool.shutdown(wait=True)
         self.lock.close()
+        if self._root_lock >= 0:
+            os.close(self._root_lock)  # releases the root lock
+            self._root_lock = -1
 
     # --- disks ----------------------------------------------------------------------
 
@@ -148,17 +158,20 @@ class Engine:
                 f"{self.config.max_disk_size} (asked {size})"
             )
 
-    def create_disk(self, disk_id: str, size: int, *, base: str | None = None) -> Disk:
+    def create_disk(self, disk_id: str, size: int) -> Disk:
+        """A new, empty (all-zero, unallocated) disk."""
+        return self._create_disk(disk_id, size, base=None, restoring=None)
+
+    def _create_disk(
+        self, disk_id: str, size: int, *, base: str | None, restoring: str | None
+    ) -> Disk:
         self._check_size(size)
         directory = self._disk_dir(disk_id)
         with self._mutex:
             if directory.exists():
                 raise DiskExists(f"disk {disk_id} already exists")
-            disk = Disk.create(
-                directory,
-                DiskInfo(disk_id, size, self.config.chunk_size, base),
-                self.config.max_disk_size,
-            )
+            info = DiskInfo(disk_id, size, self.config.chunk_size, base, restoring=restoring)
+            disk = Disk.create(directory, info, self.config.max_disk_size)
             self._disks[disk_id] = disk
             return disk
 
@@ -287,7 +300,7 @@ class Engine:
             with disk.all_locks():
                 disk.checkpoint = None
             cp.close()
-            shutil.rmtree(cp.dir)
+            _remove_dir(cp.dir)
         return SnapshotResult(manifest, stats)
 
     def abort_checkpoint(self, snapshot_id: str) -> None:
@@ -297,6 +310,7 @@ class Engine:
         marker = os.open(cp.dir / "aborted", os.O_WRONLY | os.O_CREAT, 0o600)
         os.fsync(marker)
         os.close(marker)
+        fsync_dir(cp.dir)
         with self._mutex:
             cp.close()
             self._finish_abort(disk, cp.dir, cp.info)
@@ -307,7 +321,7 @@ class Engine:
             disk.checkpoint = None
             disk.changes.merge(changed)
             disk.map_trusted = disk.map_trusted and info.map_trusted
-        shutil.rmtree(directory)
+        _remove_dir(directory)
 
     # --- snapshots ------------------------------------------------------------------
 
@@ -324,6 +338,8 @@ class Engine:
         except KeyNotFound:
             raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
         with self._mutex:
+            if snapshot_id in self._deleted:
+                raise SnapshotNotFound(f"snapshot {snapshot_id} not found")
             self._manifests[snapshot_id] = m
             if len(self._manifests) > MANIFEST_CACHE:
                 self._manifests.popitem(last=False)
@@ -343,12 +359,15 @@ class Engine:
 
     def delete_snapshot(self, snapshot_id: str) -> None:
         """Unpublish a snapshot. Its chunks are freed by the next GC."""
+        if not is_safe_id(snapshot_id):
+            raise SnapshotNotFound(f"snapshot {snapshot_id!r} not found")
+        with self._mutex:
+            self._deleted.add(snapshot_id)
+            self._manifests.pop(snapshot_id, None)
         try:
             self.backend.delete(mf.manifest_key(snapshot_id))
         except KeyNotFound:
             raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
-        with self._mutex:
-            self._manifests.pop(snapshot_id, None)
 
     def restore(
         self,
@@ -372,9 +391,7 @@ class Engine:
                 if disk.info.restoring != snapshot_id:
                     raise DiskExists(f"disk {disk_id} already exists")
             except DiskNotFound:
-                disk = self.create_disk(disk_id, size, base=snapshot_id)
-                disk.info.restoring = snapshot_id
-                disk.save_info()
+                disk = self._create_disk(disk_id, size, base=snapshot_id, restoring=snapshot_id)
         try:
             restore_into(
                 disk,
@@ -443,6 +460,25 @@ class Engine:
         else:
             manifests = [self.snapshot(s) for s in snapshot_ids]
         return verify(self.store, manifests, self._pool)
+
+
+def _lock_root(root: Path) -> int:
+    fd = os.open(root / "engine.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RootInUse(f"another engine is using {root}") from None
+    return fd
+
+
+def _remove_dir(directory: Path) -> None:
+    """Remove a directory so that a crash midway leaves either all of it or a hidden
+    ``.tmp-`` leftover, which start-up sweeps, never a half-deleted checkpoint."""
+    doomed = directory.with_name(f".tmp-del-{directory.name}")
+    os.rename(directory, doomed)
+    fsync_dir(directory.parent)
+    shutil.rmtree(doomed)
 
 
 def _journal_chunks(directory: Path) -> set[str]:

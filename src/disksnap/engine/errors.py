@@ -39,6 +39,12 @@ class DiskBusy(d.FailedPrecondition):
     reason = "DISK_BUSY"
 
 
+class RootInUse(d.FailedPrecondition):
+    """Another engine holds the data directory."""
+
+    reason = "ROOT_IN_USE"
+
+
 class CheckpointNotFound(d.NotFound):
     reason = "CHECKPOINT_NOT_FOUND"
 

@@ -1,0 +1,190 @@
+"""Restart paths: torn journals, durable failure and abort markers, interrupted
+directory removal, interrupted restores, one engine per root."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from disksnap.engine import gc as gc_mod
+from disksnap.engine.checkpoint import JOURNAL_REC
+from disksnap.engine.engine import Engine, EngineConfig
+from disksnap.engine.errors import ChunkMissing, PreserveLimitExceeded, RootInUse
+from tests.engine.conftest import SMALL, KiB, MiB
+from tests.engine.helpers import read_all, restored, snapshot
+
+CS = SMALL.chunk_size
+
+
+def test_a_second_engine_on_the_same_root_is_refused(
+    make_engine: Callable[[], Engine],
+) -> None:
+    engine = make_engine()
+    with pytest.raises(RootInUse):
+        make_engine()
+    engine.close()
+    make_engine().close()  # released on close
+
+
+def test_damaged_journal_record_is_cut_off_so_later_records_count(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    disk = engine.create_disk("d", 16 * MiB)
+    original = rng.randbytes(16 * MiB)
+    disk.write(0, original)
+    engine.create_checkpoint("d", "s1")
+    journal = engine.root / "checkpoints" / "s1" / "journal"
+    # A full-size record that is garbage (as unsynced data may read after power loss).
+    journal.write_bytes(bytes(JOURNAL_REC.size))
+    engine.abandon()
+
+    engine = make_engine()
+    assert journal.stat().st_size == 0  # cut off at recovery
+    calls: list[int] = []
+
+    def stop_after_first_batch(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # a crash after the first durable batch
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.build_snapshot("s1", progress=stop_after_first_batch)
+    recorded = journal.stat().st_size // JOURNAL_REC.size
+    assert recorded >= 16
+    engine.abandon()
+
+    engine = make_engine()
+    result = engine.build_snapshot("s1")
+    assert result.stats.read_extents == 64 - recorded  # the records were all honoured
+    assert restored(engine, "s1") == original
+
+
+def test_a_failed_checkpoint_stays_failed_across_a_crash(
+    engine_root: Path, rng: random.Random
+) -> None:
+    config = EngineConfig(chunk_size=256 * KiB, block_size=16 * KiB, preserve_limit=32 * KiB)
+    engine = Engine(engine_root, config=config)
+    disk = engine.create_disk("d", 1 * MiB)
+    disk.write(0, rng.randbytes(1 * MiB))
+    engine.create_checkpoint("d", "s1")
+    disk.write(0, rng.randbytes(1 * MiB))  # beyond the bound: the point in time is lost
+    assert (engine.root / "checkpoints" / "s1" / "failed").exists()
+    engine.abandon()
+    engine = Engine(engine_root, config=config)
+    try:
+        with pytest.raises(PreserveLimitExceeded):
+            engine.build_snapshot("s1")
+    finally:
+        engine.close()
+
+
+def test_an_interrupted_abort_is_finished_at_start_up(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    disk = engine.create_disk("d", 2 * MiB)
+    snapshot(engine, "d", "s0")
+    content = rng.randbytes(2 * MiB)
+    disk.write(0, content)
+    engine.create_checkpoint("d", "s1")  # captures the change map of that write
+    (engine.root / "checkpoints" / "s1" / "aborted").touch()
+    engine.close()  # a clean close, so the disk's own map is trusted on restart
+    engine = make_engine()
+    assert engine.pending_checkpoints() == []
+    assert not (engine.root / "checkpoints" / "s1").exists()
+    # The aborted checkpoint's changes were merged back: the next snapshot has them.
+    snapshot(engine, "d", "s2")
+    assert restored(engine, "s2") == content
+
+
+def test_half_removed_directories_are_swept(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    engine.create_disk("d", 1 * MiB).write(0, rng.randbytes(1 * MiB))
+    snapshot(engine, "d", "s1")
+    engine.close()
+    leftover = engine.root / "checkpoints" / ".tmp-del-s9"
+    leftover.mkdir()
+    (leftover / "journal").write_bytes(b"x")  # checkpoint.json already gone
+    engine = make_engine()
+    assert not leftover.exists()
+    assert restored(engine, "s1") == read_all(engine.disk("d"))
+
+
+def test_restore_marks_the_disk_until_done_and_resumes(engine: Engine, rng: random.Random) -> None:
+    disk = engine.create_disk("d", 2 * MiB)
+    disk.write(0, rng.randbytes(2 * MiB))
+    snapshot(engine, "d", "s1")
+    seen: list[object] = []
+
+    def look(done: int, total: int) -> None:
+        info = json.loads((engine.root / "disks" / "r" / "disk.json").read_text())
+        seen.append(info["restoring"])
+
+    engine.restore("s1", "r", progress=look)
+    assert seen and set(seen) == {"s1"}
+    assert json.loads((engine.root / "disks" / "r" / "disk.json").read_text())["restoring"] is None
+    # A disk left marked by a crash is completed by calling restore again.
+    engine._create_disk("r2", 2 * MiB, base="s1", restoring="s1")
+    assert read_all(engine.restore("s1", "r2")) == read_all(disk)
+
+
+def test_chunk_size_change_between_runs_keeps_snapshots_exact(
+    engine_root: Path, rng: random.Random
+) -> None:
+    engine = Engine(engine_root, config=SMALL)
+    disk = engine.create_disk("d", 2 * MiB)
+    disk.write(0, rng.randbytes(2 * MiB))
+    snapshot(engine, "d", "s1")
+    engine.close()
+    other = EngineConfig(chunk_size=64 * KiB, block_size=16 * KiB)
+    engine = Engine(engine_root, config=other)
+    try:
+        copy = engine.restore("s1", "copy")  # 64 KiB extents, base built with 256 KiB
+        copy.write(5, b"!")
+        snapshot(engine, "copy", "c1")
+        assert restored(engine, "c1") == read_all(copy)
+    finally:
+        engine.close()
+
+
+def test_extents_known_from_the_base_need_no_preservation(
+    engine: Engine, rng: random.Random
+) -> None:
+    disk = engine.create_disk("d", 4 * MiB)
+    disk.write(0, rng.randbytes(4 * MiB))
+    snapshot(engine, "d", "s1")
+    disk.write(0, b"changed")  # only extent 0 changed
+    engine.create_checkpoint("d", "s2")
+    usage: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        disk.write(10 * CS, rng.randbytes(CS))  # an unchanged extent, settled from s1
+        usage.append(engine.checkpoint_usage("s2"))
+
+    before = read_all(disk)
+    engine.build_snapshot("s2", progress=progress)
+    assert usage == [0]
+    assert restored(engine, "s2") == before
+
+
+def test_without_rechecking_roots_gc_would_delete_a_reused_chunk(
+    engine: Engine, rng: random.Random
+) -> None:
+    # Why SafetyParameters.recheck_roots exists (the default keeps it on; see test_gc).
+    data = rng.randbytes(CS)
+    engine.create_disk("d", 1 * MiB).write(0, data)
+    snapshot(engine, "d", "s1")
+    engine.delete_snapshot("s1")
+    plan = engine.gc_plan(gc_mod.SafetyParameters(recheck_roots=False))
+    engine.create_disk("o", 1 * MiB).write(0, data)
+    snapshot(engine, "o", "s2")  # deduplicates against the planned chunk
+    engine.gc_execute(plan)
+    with pytest.raises(ChunkMissing):
+        engine.restore("s2", "r")
