@@ -128,7 +128,8 @@ def test_restore_marks_the_disk_until_done_and_resumes(engine: Engine, rng: rand
         seen.append(info["restoring"])
 
     engine.restore("s1", "r", progress=look)
-    assert seen and set(seen) == {"s1"}
+    assert seen
+    assert set(seen) == {"s1"}
     assert json.loads((engine.root / "disks" / "r" / "disk.json").read_text())["restoring"] is None
     # A disk left marked by a crash is completed by calling restore again.
     engine._create_disk("r2", 2 * MiB, base="s1", restoring="s1")
