@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +15,12 @@ import pytest
 from disksnap.engine import gc as gc_mod
 from disksnap.engine.checkpoint import JOURNAL_REC
 from disksnap.engine.engine import Engine, EngineConfig
-from disksnap.engine.errors import ChunkMissing, PreserveLimitExceeded, RootInUse
+from disksnap.engine.errors import (
+    ChunkMissing,
+    EngineClosing,
+    PreserveLimitExceeded,
+    RootInUse,
+)
 from tests.engine.conftest import SMALL, KiB, MiB
 from tests.engine.helpers import read_all, restored, snapshot
 
@@ -189,3 +196,38 @@ def test_without_rechecking_roots_gc_would_delete_a_reused_chunk(
     engine.gc_execute(plan)
     with pytest.raises(ChunkMissing):
         engine.restore("s2", "r")
+
+
+def test_close_stops_a_running_build_which_resumes_after_restart(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    disk = engine.create_disk("d", 16 * MiB)
+    original = rng.randbytes(16 * MiB)
+    disk.write(0, original)
+    engine.create_checkpoint("d", "s1")
+    started = threading.Event()
+    outcome: list[BaseException] = []
+
+    def progress(done: int, total: int) -> None:
+        started.set()
+        time.sleep(0.2)  # keep the build running while close() arrives
+
+    def run() -> None:
+        try:
+            engine.build_snapshot("s1", progress=progress)
+        except BaseException as e:  # noqa: BLE001 - inspected below
+            outcome.append(e)
+
+    builder = threading.Thread(target=run)
+    builder.start()
+    started.wait()
+    engine.close()  # waits for the build to stop at its next extent
+    builder.join()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], EngineClosing)
+    engine = make_engine()
+    assert [c.snapshot_id for c in engine.pending_checkpoints()] == ["s1"]
+    result = engine.build_snapshot("s1")
+    assert result.stats.read_extents < 64
+    assert restored(engine, "s1") == original

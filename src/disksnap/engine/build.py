@@ -24,7 +24,7 @@ from disksnap.engine.changemap import ChangeMap
 from disksnap.engine.checkpoint import Checkpoint, JournalEntry
 from disksnap.engine.chunkstore import ChunkStore
 from disksnap.engine.disk import Disk
-from disksnap.engine.errors import BuildCancelled, ChunkMissing
+from disksnap.engine.errors import ChunkMissing
 from disksnap.engine.fileio import write_file_atomic
 from disksnap.engine.manifest import Manifest, ManifestBuilder, decode, manifest_key
 from disksnap.engine.storelock import StoreLock
@@ -94,8 +94,10 @@ def build(
     *,
     max_inflight: int,
     progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    check_stop: Callable[[], None] | None = None,
 ) -> tuple[ManifestBuilder, BuildStats, Manifest | None]:
+    """Build the manifest of a checkpoint. ``check_stop`` is called before each extent
+    and raises to stop (cancellation, shutdown); the journal keeps what is done."""
     info = cp.info
     base = load_base(cp, store.backend, lock)
     changed = cp.changed()
@@ -123,8 +125,8 @@ def build(
 
     try:
         for i in todo:
-            if cancel is not None and cancel.is_set():
-                raise BuildCancelled(f"build of snapshot {info.snapshot_id} was cancelled")
+            if check_stop is not None:
+                check_stop()
             data = disk.read_frozen(i)
             if data is not None:
                 stats.read_extents += 1

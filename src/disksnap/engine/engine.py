@@ -15,11 +15,13 @@ engine coordinate through the store lock.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +39,12 @@ from disksnap.engine.checkpoint import JOURNAL_REC, Checkpoint, CheckpointInfo
 from disksnap.engine.chunkstore import ChunkStore
 from disksnap.engine.disk import Disk, DiskInfo
 from disksnap.engine.errors import (
+    BuildCancelled,
     CheckpointNotFound,
     DiskBusy,
     DiskExists,
     DiskNotFound,
+    EngineClosing,
     InvalidGeometry,
     RootInUse,
     SnapshotExists,
@@ -96,6 +100,9 @@ class Engine:
         self.lock = StoreLock(root / "store.lock")
         self._pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="engine")
         self._mutex = threading.RLock()
+        self._closing = threading.Event()
+        self._jobs = 0  # builds and restores running; shutdown waits for them
+        self._jobs_done = threading.Condition()
         self._disks: dict[str, Disk] = {}
         self._manifests: OrderedDict[str, mf.Manifest] = OrderedDict()  # LRU
         self._deleted: set[str] = set()  # so a racing read cannot re-cache a deleted one
@@ -128,6 +135,12 @@ class Engine:
         self._shutdown(clean=False)
 
     def _shutdown(self, *, clean: bool) -> None:
+        # Running builds and restores stop at their next extent (EngineClosing) with
+        # their progress journaled; only then are their files closed under them.
+        self._closing.set()
+        with self._jobs_done:
+            while self._jobs:
+                self._jobs_done.wait()
         with self._mutex:
             for disk in self._disks.values():
                 if disk.checkpoint is not None:
@@ -200,6 +213,28 @@ class Engine:
             del self._disks[disk_id]
             shutil.rmtree(disk.dir)
 
+    # --- jobs -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _job(self, cancel: threading.Event | None, what: str) -> Iterator[Callable[[], None]]:
+        """Run a long job: yields its stop check, and keeps shutdown waiting for it."""
+
+        def check_stop() -> None:
+            if self._closing.is_set():
+                raise EngineClosing(f"{what} stopped: the engine is shutting down")
+            if cancel is not None and cancel.is_set():
+                raise BuildCancelled(f"{what} was cancelled")
+
+        with self._jobs_done:
+            check_stop()
+            self._jobs += 1
+        try:
+            yield check_stop
+        finally:
+            with self._jobs_done:
+                self._jobs -= 1
+                self._jobs_done.notify_all()
+
     # --- checkpoints and snapshot builds --------------------------------------------
 
     def create_checkpoint(self, disk_id: str, snapshot_id: str) -> CheckpointInfo:
@@ -267,6 +302,12 @@ class Engine:
         cancel: threading.Event | None = None,
     ) -> SnapshotResult:
         """Build (or resume building) the snapshot of a checkpoint and publish it."""
+        with self._job(cancel, f"build of snapshot {snapshot_id}") as check_stop:
+            return self._build(snapshot_id, progress, check_stop)
+
+    def _build(
+        self, snapshot_id: str, progress: Progress | None, check_stop: Callable[[], None]
+    ) -> SnapshotResult:
         disk, cp = self._checkpoint(snapshot_id)
         key = mf.manifest_key(snapshot_id)
         stats = BuildStats()
@@ -279,7 +320,7 @@ class Engine:
                 self._pool,
                 max_inflight=self.config.workers * 2,
                 progress=progress,
-                cancel=cancel,
+                check_stop=check_stop,
             )
             manifest = result.finish(
                 snapshot_id=snapshot_id,
@@ -393,15 +434,18 @@ class Engine:
             except DiskNotFound:
                 disk = self._create_disk(disk_id, size, base=snapshot_id, restoring=snapshot_id)
         try:
-            restore_into(
-                disk,
-                m,
-                self.store,
-                self._pool,
-                max_inflight=self.config.workers * 2,
-                progress=progress,
-                cancel=cancel,
-            )
+            with self._job(cancel, f"restore of snapshot {snapshot_id}") as check_stop:
+                restore_into(
+                    disk,
+                    m,
+                    self.store,
+                    self._pool,
+                    max_inflight=self.config.workers * 2,
+                    progress=progress,
+                    check_stop=check_stop,
+                )
+        except EngineClosing:
+            raise  # the disk stays marked "restoring"; calling restore again resumes
         except BaseException:
             self.delete_disk(disk_id)
             raise

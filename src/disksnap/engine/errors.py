@@ -59,6 +59,12 @@ class BuildCancelled(d.Cancelled):
     reason = "BUILD_CANCELLED"
 
 
+class EngineClosing(d.Unavailable):
+    """The engine is shutting down: the job stopped and resumes after the restart."""
+
+    reason = "ENGINE_CLOSING"
+
+
 class ChunkCorrupt(d.DataLoss):
     """A stored chunk failed its checksum or its content hash. Names the chunk."""
 

@@ -4,14 +4,13 @@ extents are left as holes."""
 
 from __future__ import annotations
 
-import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 
 from disksnap.engine.build import Progress
 from disksnap.engine.chunkstore import ChunkStore
 from disksnap.engine.disk import Disk
-from disksnap.engine.errors import BuildCancelled
 from disksnap.engine.manifest import Manifest
 
 
@@ -23,7 +22,7 @@ def restore_into(
     *,
     max_inflight: int,
     progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    check_stop: Callable[[], None] | None = None,
 ) -> None:
     users: dict[int, list[int]] = {}
     for extent, k in enumerate(m.refs):
@@ -42,8 +41,8 @@ def restore_into(
     inflight: deque[Future[int]] = deque()
     try:
         for k, extents in users.items():
-            if cancel is not None and cancel.is_set():
-                raise BuildCancelled("restore was cancelled")
+            if check_stop is not None:
+                check_stop()
             inflight.append(pool.submit(fetch_and_write, k, extents))
             while len(inflight) >= max_inflight:
                 done += inflight.popleft().result()
