@@ -69,7 +69,7 @@ def test_random_data_is_stored_raw() -> None:
     assert raw_len == stored_len == len(data)
     assert len(blob) == HEADER_SIZE + len(data) == 48 + len(data)
     assert blob[HEADER_SIZE:] == data
-    assert checksum == blake3.blake3(blob[:16] + data).digest()
+    assert checksum == blake3.blake3(blob[:16] + blake3.blake3(data).digest()).digest()
     assert CODEC.decode(blob) == data
 
 
@@ -81,7 +81,8 @@ def test_compressible_text_is_stored_zstd_and_smaller() -> None:
     assert raw_len == len(data)
     assert stored_len == len(blob) - HEADER_SIZE
     assert len(blob) < len(data) // 2
-    assert checksum == blake3.blake3(blob[:16] + blob[HEADER_SIZE:]).digest()
+    inner = blake3.blake3(blob[HEADER_SIZE:]).digest()
+    assert checksum == blake3.blake3(blob[:16] + inner).digest()
     assert CODEC.decode(blob) == data
 
 
@@ -228,7 +229,7 @@ def test_check_stored_does_not_decompress() -> None:
     # check_stored (framing + checksum only) accepts it; decode must reject it.
     stored = b"not a zstd frame at all"
     fields = struct.pack("<4sBBHII", b"DSCK", 1, CODEC_ZSTD, 0, 1000, len(stored))
-    header = fields + blake3.blake3(fields + stored).digest()
+    header = fields + blake3.blake3(fields + blake3.blake3(stored).digest()).digest()
     blob = header + stored
     check_stored(blob)
     with pytest.raises(BlobFormatError):
@@ -240,6 +241,6 @@ def test_valid_checksum_but_wrong_length_is_rejected() -> None:
     data = _random(1000)
     stored = data
     fields = struct.pack("<4sBBHII", b"DSCK", 1, CODEC_RAW, 0, 999, 1000)
-    header = fields + blake3.blake3(fields + stored).digest()
+    header = fields + blake3.blake3(fields + blake3.blake3(stored).digest()).digest()
     with pytest.raises(BlobFormatError):
         CODEC.decode(header + stored)

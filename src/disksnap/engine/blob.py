@@ -9,13 +9,14 @@ A blob is a 48-byte header followed by the stored bytes::
     6      2    flags  (0)
     8      4    raw_len     u32 little-endian: plaintext length
     12     4    stored_len  u32 little-endian: length of the stored bytes
-    16     32   checksum    BLAKE3-256 of header bytes 0..15 followed by the stored bytes
+    16     32   checksum    BLAKE3-256 of (header bytes 0..15 || BLAKE3-256(stored bytes))
 
 Readers reject any other magic, version, codec, non-zero flags, a length that does not
 match, or a checksum mismatch. The chunk id is the BLAKE3-256 of the plaintext, so a
 blob is checked twice on read: the checksum catches damage to the header or the stored
 bytes without decompressing (verify), and the plaintext hash catches anything else
-(restore).
+(restore). Hashing the stored bytes first means a raw blob's inner digest *is* its
+chunk id: encoding and decoding raw blobs hashes the data once, not twice.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class Codec:
         sample = b"".join(data[i * step : i * step + SAMPLE_SIZE] for i in range(SAMPLES))
         return len(fast.compress(sample)) > len(sample) * SAMPLE_MAX_RATIO
 
-    def encode(self, plaintext: bytes) -> bytes:
+    def encode(self, plaintext: bytes, digest: bytes | None = None) -> bytes:
+        """Encode a chunk. ``digest`` is BLAKE3-256(plaintext) if the caller has it."""
         codec, stored = CODEC_RAW, plaintext
         if not self._looks_incompressible(plaintext):
             full, _ = self._compressors()
@@ -98,15 +100,18 @@ class Codec:
             if len(packed) <= len(plaintext) * (1 - MIN_SAVING):
                 codec, stored = CODEC_ZSTD, packed
         fields = HEADER.pack(MAGIC, VERSION, codec, 0, len(plaintext), len(stored), bytes(32))
-        checksum = _checksum(fields, stored)
-        return fields[:_CHECKED] + checksum + stored
+        if codec != CODEC_RAW or digest is None:
+            digest = blake3.blake3(stored).digest()
+        return fields[:_CHECKED] + _checksum(fields, digest) + stored
 
-    def decode(self, blob: bytes) -> bytes:
-        """Return the plaintext; raise ``BlobFormatError`` on any damage."""
-        header = _checked(blob)
+    def decode(self, blob: bytes, expect: bytes | None = None) -> bytes:
+        """Return the plaintext; raise ``BlobFormatError`` on any damage, or when
+        ``expect`` is given and is not BLAKE3-256 of the plaintext."""
+        header, stored_digest = _checked(blob)
         stored = memoryview(blob)[HEADER_SIZE:]
+        digest: bytes | None = None
         if header.codec == CODEC_RAW:
-            plaintext = bytes(stored)
+            plaintext, digest = bytes(stored), stored_digest
         else:
             try:
                 plaintext = self._decompressor().decompress(stored, max_output_size=header.raw_len)
@@ -114,6 +119,11 @@ class Codec:
                 raise BlobFormatError(f"zstd: {e}") from e
         if len(plaintext) != header.raw_len:
             raise BlobFormatError("plaintext length differs from the header")
+        if expect is not None:
+            if digest is None:
+                digest = blake3.blake3(plaintext).digest()
+            if digest != expect:
+                raise BlobFormatError("content hash does not match the chunk id")
         return plaintext
 
 
@@ -141,14 +151,14 @@ def check_stored(blob: bytes) -> None:
     _checked(blob)
 
 
-def _checksum(header: bytes, stored: bytes | memoryview) -> bytes:
-    h = blake3.blake3(header[:_CHECKED])
-    h.update(stored)
-    return h.digest()
+def _checksum(header: bytes, stored_digest: bytes) -> bytes:
+    return blake3.blake3(header[:_CHECKED] + stored_digest).digest()
 
 
-def _checked(blob: bytes) -> BlobHeader:
+def _checked(blob: bytes) -> tuple[BlobHeader, bytes]:
+    """Parse and verify; return the header and BLAKE3-256 of the stored bytes."""
     header = parse_header(blob)
-    if _checksum(blob, memoryview(blob)[HEADER_SIZE:]) != header.checksum:
+    stored_digest = blake3.blake3(memoryview(blob)[HEADER_SIZE:]).digest()
+    if _checksum(blob, stored_digest) != header.checksum:
         raise BlobFormatError("blob does not match its checksum")
-    return header
+    return header, stored_digest
