@@ -1,0 +1,1 @@
+"""Benchmarks against peer tools. Not part of the test suite."""
