@@ -20,6 +20,7 @@ from disksnap.engine.errors import (
     EngineClosing,
     PreserveLimitExceeded,
     RootInUse,
+    SnapshotNotFound,
 )
 from tests.engine.conftest import SMALL, KiB, MiB
 from tests.engine.helpers import read_all, restored, snapshot
@@ -231,3 +232,67 @@ def test_close_stops_a_running_build_which_resumes_after_restart(
     result = engine.build_snapshot("s1")
     assert result.stats.read_extents < 64
     assert restored(engine, "s1") == original
+
+
+def test_block_size_adapts_to_a_disk_made_with_another_chunk_size(
+    engine_root: Path, rng: random.Random
+) -> None:
+    engine = Engine(engine_root, config=EngineConfig(chunk_size=64 * KiB, block_size=16 * KiB))
+    disk = engine.create_disk("d", 1 * MiB)
+    before = rng.randbytes(1 * MiB)
+    disk.write(0, before)
+    engine.close()
+    engine = Engine(engine_root, config=EngineConfig(chunk_size=256 * KiB, block_size=128 * KiB))
+    try:
+        disk = engine.disk("d")
+        engine.create_checkpoint("d", "s1")
+        disk.write(0, rng.randbytes(1 * MiB))  # must be preserved with 64 KiB extents
+        engine.build_snapshot("s1")
+        assert restored(engine, "s1") == before
+    finally:
+        engine.close()
+
+
+def test_deleted_snapshot_ids_can_be_used_again(engine: Engine, rng: random.Random) -> None:
+    disk = engine.create_disk("d", 1 * MiB)
+    disk.write(0, rng.randbytes(1 * MiB))
+    with pytest.raises(SnapshotNotFound):
+        engine.delete_snapshot("never")
+    snapshot(engine, "d", "never")  # a failed delete left no tombstone behind
+    engine.delete_snapshot("never")
+    snapshot(engine, "d", "never")
+    assert restored(engine, "never") == read_all(disk)
+
+
+def test_a_disk_half_created_before_a_crash_is_swept(make_engine: Callable[[], Engine]) -> None:
+    engine = make_engine()
+    engine.close()
+    (engine.root / "disks" / ".tmp-d").mkdir()  # mkdir done, disk.json never written
+    engine = make_engine()
+    engine.create_disk("d", 1 * MiB)
+    assert engine.list_disks() == ["d"]
+
+
+def test_failed_start_up_releases_the_root(
+    make_engine: Callable[[], Engine], engine_root: Path
+) -> None:
+    engine = make_engine()
+    engine.create_disk("d", 1 * MiB)
+    engine.create_checkpoint("d", "s1")
+    engine.close()
+    info = engine_root / "checkpoints" / "s1" / "checkpoint.json"
+    good = info.read_text()
+    info.write_text("{not json")
+    with pytest.raises(ValueError, match="Expecting property name"):
+        make_engine()
+    info.write_text(good)
+    make_engine().build_snapshot("s1")  # not RootInUse: the failed start let go
+
+
+def test_a_closed_engine_refuses_work(engine: Engine) -> None:
+    engine.create_disk("d", 1 * MiB)
+    engine.close()
+    with pytest.raises(EngineClosing):
+        engine.disk("d")
+    with pytest.raises(EngineClosing):
+        engine.create_disk("e", 1 * MiB)

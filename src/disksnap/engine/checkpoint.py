@@ -122,6 +122,10 @@ class Checkpoint:
             self.failed = PreserveLimitExceeded("copy-before-write space was exhausted")
         self._recover_journal()
         self._recover_preserved()
+        # What recovery trusts must be on disk before anything relies on it: records
+        # may have been written but not yet synced when the process stopped.
+        os.fsync(self._journal)
+        os.fsync(self._log)
 
     def _recover_journal(self) -> None:
         size = os.fstat(self._journal).st_size
@@ -143,7 +147,6 @@ class Checkpoint:
             # anything relies on a record), and neither was anything after it. Cut it
             # off so records appended from now on are not hidden behind it.
             os.ftruncate(self._journal, good)
-            os.fsync(self._journal)
 
     def _recover_preserved(self) -> None:
         log_size = os.fstat(self._log).st_size

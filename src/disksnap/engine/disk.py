@@ -68,14 +68,19 @@ class Disk:
 
     @classmethod
     def create(cls, directory: Path, info: DiskInfo, max_size: int) -> Disk:
-        directory.mkdir(parents=True)
-        fd = os.open(directory / "data", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        """Build the disk in a hidden directory and rename it into place, so a crash
+        leaves either a whole disk or a ``.tmp-`` leftover that start-up sweeps."""
+        tmp = directory.with_name(f".tmp-{directory.name}")
+        tmp.mkdir(parents=True)
+        fd = os.open(tmp / "data", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.ftruncate(fd, info.size)
             os.fsync(fd)
         finally:
             os.close(fd)
-        write_file_atomic(directory / "disk.json", _dump(info))
+        write_file_atomic(tmp / "disk.json", _dump(info))
+        os.rename(tmp, directory)
+        fsync_dir(directory.parent)
         return cls(directory, info, ChangeMap(info.size // info.chunk_size), True, max_size)
 
     @classmethod

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
 import shutil
 import threading
@@ -110,14 +111,18 @@ class Engine:
         self._disks: dict[str, Disk] = {}
         self._manifests: OrderedDict[str, mf.Manifest] = OrderedDict()  # LRU
         self._deleted: set[str] = set()  # so a racing read cannot re-cache a deleted one
-        self._recover()
+        try:
+            self._recover()
+        except BaseException:
+            self.abandon()  # let go of the root lock and whatever recovery opened
+            raise
 
     # --- start-up and shutdown ------------------------------------------------------
 
     def _recover(self) -> None:
-        cps = self.root / "checkpoints"
-        for leftover in cps.glob(".tmp-*"):
+        for leftover in (*self.root.glob("checkpoints/.tmp-*"), *self.root.glob("disks/.tmp-*")):
             shutil.rmtree(leftover)
+        cps = self.root / "checkpoints"
         for d in cps.iterdir():
             cp = Checkpoint.open(d)
             disk = self.disk(cp.info.disk_id)
@@ -162,7 +167,12 @@ class Engine:
 
     # --- disks ----------------------------------------------------------------------
 
+    def _ensure_open(self) -> None:
+        if self._closing.is_set():
+            raise EngineClosing("the engine is shut down")
+
     def _disk_dir(self, disk_id: str) -> Path:
+        self._ensure_open()
         if not is_safe_id(disk_id):
             raise InvalidGeometry(f"invalid disk id {disk_id!r}")
         return self.root / "disks" / disk_id
@@ -249,6 +259,7 @@ class Engine:
         with self._mutex:
             if self._snapshot_known(snapshot_id):
                 raise SnapshotExists(f"snapshot {snapshot_id} already exists")
+            self._deleted.discard(snapshot_id)  # an id may be used again once deleted
             disk = self.disk(disk_id)
             if disk.info.restoring is not None:
                 raise DiskBusy(f"disk {disk_id} is still being restored")
@@ -263,7 +274,9 @@ class Engine:
                     disk_id=disk_id,
                     size=disk.size,
                     chunk_size=disk.chunk_size,
-                    block_size=self.config.block_size,
+                    # The disk may predate the current config: the copy-before-write
+                    # block must divide its chunk size.
+                    block_size=math.gcd(self.config.block_size, disk.chunk_size),
                     sequence=disk.info.next_sequence,
                     base=disk.info.base,
                     map_trusted=disk.map_trusted,
@@ -412,6 +425,8 @@ class Engine:
         try:
             self.backend.delete(mf.manifest_key(snapshot_id))
         except KeyNotFound:
+            with self._mutex:
+                self._deleted.discard(snapshot_id)
             raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
 
     def restore(
@@ -426,6 +441,7 @@ class Engine:
         """Create ``disk_id`` with the snapshot's content, every chunk verified. The new
         disk's change map is relative to the snapshot, so its first snapshot is
         incremental. Calling again after a crash resumes; on error the disk is removed."""
+        self._ensure_open()
         m = self.snapshot(snapshot_id)
         size = m.disk_size if size is None else size
         if size < m.disk_size:

@@ -5,9 +5,11 @@ the reference in their journal, and while they publish a manifest. GC holds it
 *exclusive* while it re-reads every root and deletes. So a chunk that a build has
 deduplicated against is always either visible to GC as a root or not yet looked at.
 
-It is an ``flock`` on a file, so it also orders separate processes on one machine
-(``disksnap`` CLI runs beside a server). Each thread uses its own open file
-description, because flock locks belong to the description, not the thread.
+It is an ``flock`` on a file. Inside one engine it orders builder threads against GC;
+because flock also orders processes, the same protocol will hold when builders and GC
+run in separate worker processes on one machine (one engine per root is enforced
+separately, by ``engine.lock``). Each thread uses its own open file description,
+because flock locks belong to the description, not the thread.
 """
 
 from __future__ import annotations
