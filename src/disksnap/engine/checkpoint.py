@@ -320,3 +320,18 @@ class Checkpoint:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._log = self._journal = -1
+
+
+def journal_chunk_ids(path: Path) -> set[str]:
+    """Chunk ids a journal file records (for GC roots; torn records may be included,
+    which only keeps more)."""
+    out: set[str] = set()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return out
+    for off in range(0, len(raw) - JOURNAL_REC.size + 1, JOURNAL_REC.size):
+        cid = raw[off + 8 : off + 40]
+        if cid != bytes(32):
+            out.add(cid.hex())
+    return out

@@ -16,12 +16,10 @@ engine coordinate through the store lock.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import math
 import os
 import shutil
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,13 +29,15 @@ from disksnap.domain.clock import Clock, SystemClock
 from disksnap.domain.ids import is_safe_id
 from disksnap.engine import gc as gc_mod
 from disksnap.engine import manifest as mf
-from disksnap.engine.backends.base import Backend, KeyNotFound
+from disksnap.engine.backends.base import Backend
 from disksnap.engine.backends.local import LocalBackend
 from disksnap.engine.blob import Codec
 from disksnap.engine.build import BuildStats, Progress, build
+from disksnap.engine.catalog import Catalog
 from disksnap.engine.changemap import ChangeMap
-from disksnap.engine.checkpoint import JOURNAL_REC, Checkpoint, CheckpointInfo
+from disksnap.engine.checkpoint import Checkpoint, CheckpointInfo
 from disksnap.engine.chunkstore import ChunkStore
+from disksnap.engine.config import EngineConfig
 from disksnap.engine.disk import Disk, DiskInfo
 from disksnap.engine.errors import (
     BuildCancelled,
@@ -49,35 +49,13 @@ from disksnap.engine.errors import (
     InvalidGeometry,
     RootInUse,
     SnapshotExists,
-    SnapshotNotFound,
 )
-from disksnap.engine.fileio import fsync_dir
+from disksnap.engine.fileio import fsync_dir, lock_file, remove_dir
 from disksnap.engine.restore import restore_into
 from disksnap.engine.storelock import StoreLock
 from disksnap.engine.verify import VerifyReport, verify
 
-MANIFEST_CACHE = 64  # decoded manifests kept in memory (they are immutable)
-MiB = 1 << 20
-GiB = 1 << 30
-TiB = 1 << 40
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    chunk_size: int = 4 * MiB
-    block_size: int = 64 * 1024  # copy-before-write granularity
-    # Level 1: on text-like data it stores ~12% more than level 3 at half the CPU, and
-    # compression is what bounds a full snapshot's speed (bench/engine.py).
-    zstd_level: int = 1
-    # Pool threads: one per core for hashing and compression, plus two so that
-    # fdatasync waits of chunk writes overlap with computation.
-    workers: int = (os.cpu_count() or 2) + 2
-    preserve_limit: int = 1 * GiB  # copy-before-write space per checkpoint
-    max_disk_size: int = 8 * TiB
-
-    def __post_init__(self) -> None:
-        if self.chunk_size % self.block_size or self.block_size % 4096:
-            raise InvalidGeometry("chunk size must be a multiple of the block size (4 KiB units)")
+__all__ = ["Engine", "EngineConfig", "SnapshotResult"]
 
 
 @dataclass
@@ -109,8 +87,7 @@ class Engine:
         self._jobs = 0  # builds and restores running; shutdown waits for them
         self._jobs_done = threading.Condition()
         self._disks: dict[str, Disk] = {}
-        self._manifests: OrderedDict[str, mf.Manifest] = OrderedDict()  # LRU
-        self._deleted: set[str] = set()  # so a racing read cannot re-cache a deleted one
+        self.catalog = Catalog(self.backend)
         try:
             self._recover()
         except BaseException:
@@ -259,7 +236,7 @@ class Engine:
         with self._mutex:
             if self._snapshot_known(snapshot_id):
                 raise SnapshotExists(f"snapshot {snapshot_id} already exists")
-            self._deleted.discard(snapshot_id)  # an id may be used again once deleted
+            self.catalog.revive(snapshot_id)  # an id may be used again once deleted
             disk = self.disk(disk_id)
             if disk.info.restoring is not None:
                 raise DiskBusy(f"disk {disk_id} is still being restored")
@@ -292,8 +269,8 @@ class Engine:
             return info
 
     def _snapshot_known(self, snapshot_id: str) -> bool:
-        return (self.root / "checkpoints" / snapshot_id).exists() or self.backend.exists(
-            mf.manifest_key(snapshot_id)
+        return (self.root / "checkpoints" / snapshot_id).exists() or self.catalog.exists(
+            snapshot_id
         )
 
     def _checkpoint(self, snapshot_id: str) -> tuple[Disk, Checkpoint]:
@@ -326,9 +303,8 @@ class Engine:
         self, snapshot_id: str, progress: Progress | None, check_stop: Callable[[], None]
     ) -> SnapshotResult:
         disk, cp = self._checkpoint(snapshot_id)
-        key = mf.manifest_key(snapshot_id)
         stats = BuildStats()
-        if not self.backend.exists(key):
+        if not self.catalog.exists(snapshot_id):
             result, stats, base = build(
                 disk,
                 cp,
@@ -350,7 +326,7 @@ class Engine:
                 stats=stats.as_dict(),
             )
             with self.lock.shared():
-                self.backend.put(key, mf.encode(manifest))
+                self.catalog.publish(manifest)
         manifest = self.snapshot(snapshot_id)
         with self._mutex:
             disk.info.base = snapshot_id
@@ -358,7 +334,7 @@ class Engine:
             with disk.all_locks():
                 disk.checkpoint = None
             cp.close()
-            _remove_dir(cp.dir)
+            remove_dir(cp.dir)
         return SnapshotResult(manifest, stats)
 
     def abort_checkpoint(self, snapshot_id: str) -> None:
@@ -379,55 +355,19 @@ class Engine:
             disk.checkpoint = None
             disk.changes.merge(changed)
             disk.map_trusted = disk.map_trusted and info.map_trusted
-        _remove_dir(directory)
+        remove_dir(directory)
 
     # --- snapshots ------------------------------------------------------------------
 
     def snapshot(self, snapshot_id: str) -> mf.Manifest:
-        with self._mutex:
-            cached = self._manifests.get(snapshot_id)
-            if cached is not None:
-                self._manifests.move_to_end(snapshot_id)
-                return cached
-        if not is_safe_id(snapshot_id):
-            raise SnapshotNotFound(f"snapshot {snapshot_id!r} not found")
-        try:
-            m = mf.decode(self.backend.get(mf.manifest_key(snapshot_id)))
-        except KeyNotFound:
-            raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
-        with self._mutex:
-            if snapshot_id in self._deleted:
-                raise SnapshotNotFound(f"snapshot {snapshot_id} not found")
-            self._manifests[snapshot_id] = m
-            if len(self._manifests) > MANIFEST_CACHE:
-                self._manifests.popitem(last=False)
-        return m
+        return self.catalog.get(snapshot_id)
 
     def list_snapshots(self, disk_id: str | None = None) -> list[mf.Manifest]:
-        ids = [k[len(mf.PREFIX) :] for k in self.backend.list(mf.PREFIX)]
-        out = []
-        for sid in ids:
-            try:
-                m = self.snapshot(sid)
-            except SnapshotNotFound:
-                continue  # deleted meanwhile
-            if disk_id is None or m.disk_id == disk_id:
-                out.append(m)
-        return sorted(out, key=lambda m: (m.disk_id, m.sequence))
+        return self.catalog.list(disk_id)
 
     def delete_snapshot(self, snapshot_id: str) -> None:
         """Unpublish a snapshot. Its chunks are freed by the next GC."""
-        if not is_safe_id(snapshot_id):
-            raise SnapshotNotFound(f"snapshot {snapshot_id!r} not found")
-        with self._mutex:
-            self._deleted.add(snapshot_id)
-            self._manifests.pop(snapshot_id, None)
-        try:
-            self.backend.delete(mf.manifest_key(snapshot_id))
-        except KeyNotFound:
-            with self._mutex:
-                self._deleted.discard(snapshot_id)
-            raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
+        self.catalog.delete(snapshot_id)
 
     def restore(
         self,
@@ -473,44 +413,16 @@ class Engine:
         disk.save_info()
         return disk
 
-    # --- accounting -----------------------------------------------------------------
+    # --- accounting, GC and verify ---------------------------------------------------
 
     def storage_sizes(self, disk_id: str) -> dict[str, int]:
-        """Per snapshot of the disk: stored bytes of the chunks it references that the
-        previous existing snapshot of the same disk does not."""
-        sizes: dict[str, int] = {}
-        prev: dict[str, int] = {}
-        for m in self.list_snapshots(disk_id):
-            cur = m.chunk_sizes()
-            sizes[m.snapshot_id] = sum(v for k, v in cur.items() if k not in prev)
-            prev = cur
-        return sizes
+        return self.catalog.storage_sizes(disk_id)
 
     def referenced_bytes(self) -> int:
-        """Store-wide: stored bytes of all distinct chunks any snapshot references."""
-        seen: dict[str, int] = {}
-        for m in self.list_snapshots():
-            seen.update(m.chunk_sizes())
-        return sum(seen.values())
-
-    # --- GC and verify --------------------------------------------------------------
+        return self.catalog.referenced_bytes()
 
     def _roots(self) -> tuple[set[str], int]:
-        live: set[str] = set()
-        count = 0
-        for m in self.list_snapshots():
-            live.update(m.chunk_sizes())
-            count += 1
-        for d in (self.root / "checkpoints").iterdir():
-            count += 1
-            live.update(_journal_chunks(d))
-            try:
-                base = (d / "base.manifest").read_bytes()
-            except FileNotFoundError:  # no base, or the checkpoint finished meanwhile
-                continue
-            if base:
-                live.update(mf.decode(base).chunk_sizes())
-        return live, count
+        return gc_mod.live_chunks(self.catalog.list(), self.root / "checkpoints")
 
     def gc_plan(self, safety: gc_mod.SafetyParameters | None = None) -> gc_mod.GcPlan:
         return gc_mod.plan(self.store, self._roots, safety)
@@ -527,32 +439,7 @@ class Engine:
 
 
 def _lock_root(root: Path) -> int:
-    fd = os.open(root / "engine.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return lock_file(root / "engine.lock")
     except BlockingIOError:
-        os.close(fd)
         raise RootInUse(f"another engine is using {root}") from None
-    return fd
-
-
-def _remove_dir(directory: Path) -> None:
-    """Remove a directory so that a crash midway leaves either all of it or a hidden
-    ``.tmp-`` leftover, which start-up sweeps, never a half-deleted checkpoint."""
-    doomed = directory.with_name(f".tmp-del-{directory.name}")
-    os.rename(directory, doomed)
-    fsync_dir(directory.parent)
-    shutil.rmtree(doomed)
-
-
-def _journal_chunks(directory: Path) -> set[str]:
-    out: set[str] = set()
-    try:
-        raw = (directory / "journal").read_bytes()
-    except FileNotFoundError:
-        return out
-    for off in range(0, len(raw) - JOURNAL_REC.size + 1, JOURNAL_REC.size):
-        cid = raw[off + 8 : off + 40]
-        if cid != bytes(32):
-            out.add(cid.hex())
-    return out

@@ -6,7 +6,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import os
+import shutil
 from pathlib import Path
 
 _FALLOC_FL_KEEP_SIZE = 0x01
@@ -124,3 +126,24 @@ def write_file_atomic(path: Path, data: bytes) -> None:
         os.close(fd)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def lock_file(path: Path) -> int:
+    """Take an exclusive flock on ``path`` without waiting; return the descriptor that
+    holds it (closing it releases the lock). BlockingIOError if someone holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def remove_dir(directory: Path) -> None:
+    """Remove a directory so that a crash midway leaves either all of it or a hidden
+    ``.tmp-del-`` leftover (which engine start-up sweeps), never half of it."""
+    doomed = directory.with_name(f".tmp-del-{directory.name}")
+    os.rename(directory, doomed)
+    fsync_dir(directory.parent)
+    shutil.rmtree(doomed)

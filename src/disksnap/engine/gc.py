@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from disksnap.engine.checkpoint import journal_chunk_ids
 from disksnap.engine.chunkstore import ChunkStore
 from disksnap.engine.errors import ChunkMissing
+from disksnap.engine.manifest import Manifest, decode
 from disksnap.engine.storelock import StoreLock
 
 
@@ -56,6 +59,27 @@ class GcResult:
 
 
 RootsFn = Callable[[], tuple[set[str], int]]
+
+
+def live_chunks(manifests: Iterable[Manifest], checkpoints: Path) -> tuple[set[str], int]:
+    """Every chunk a root references, and the number of roots: the published manifests,
+    and for each checkpoint directory (hidden leftovers too) its journal and its copy
+    of the base manifest."""
+    live: set[str] = set()
+    count = 0
+    for m in manifests:
+        live.update(m.chunk_sizes())
+        count += 1
+    for d in checkpoints.iterdir():
+        count += 1
+        live.update(journal_chunk_ids(d / "journal"))
+        try:
+            base = (d / "base.manifest").read_bytes()
+        except FileNotFoundError:  # no base, or the checkpoint finished meanwhile
+            continue
+        if base:
+            live.update(decode(base).chunk_sizes())
+    return live, count
 
 
 def plan(store: ChunkStore, roots: RootsFn, safety: SafetyParameters | None = None) -> GcPlan:

@@ -1,0 +1,103 @@
+"""The catalog of published snapshots: their manifests in the backend, a small cache
+of decoded ones, and the accounting derived from them.
+
+Manifests never change once published, so caching them is safe; a deleted id is
+tombstoned so that a read racing the delete cannot cache it again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from disksnap.domain.ids import is_safe_id
+from disksnap.engine import manifest as mf
+from disksnap.engine.backends.base import Backend, KeyNotFound
+from disksnap.engine.errors import SnapshotNotFound
+
+CACHE_SIZE = 64  # decoded manifests kept in memory
+
+
+class Catalog:
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._mutex = threading.Lock()
+        self._cache: OrderedDict[str, mf.Manifest] = OrderedDict()  # LRU
+        self._deleted: set[str] = set()
+
+    def exists(self, snapshot_id: str) -> bool:
+        return self.backend.exists(mf.manifest_key(snapshot_id))
+
+    def publish(self, manifest: mf.Manifest) -> None:
+        """Make a snapshot visible. The caller holds the store lock (shared)."""
+        self.backend.put(mf.manifest_key(manifest.snapshot_id), mf.encode(manifest))
+
+    def revive(self, snapshot_id: str) -> None:
+        """An id that was deleted is about to be used for a new snapshot."""
+        with self._mutex:
+            self._deleted.discard(snapshot_id)
+
+    def get(self, snapshot_id: str) -> mf.Manifest:
+        with self._mutex:
+            cached = self._cache.get(snapshot_id)
+            if cached is not None:
+                self._cache.move_to_end(snapshot_id)
+                return cached
+        if not is_safe_id(snapshot_id):
+            raise SnapshotNotFound(f"snapshot {snapshot_id!r} not found")
+        try:
+            m = mf.decode(self.backend.get(mf.manifest_key(snapshot_id)))
+        except KeyNotFound:
+            raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
+        with self._mutex:
+            if snapshot_id in self._deleted:
+                raise SnapshotNotFound(f"snapshot {snapshot_id} not found")
+            self._cache[snapshot_id] = m
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return m
+
+    def list(self, disk_id: str | None = None) -> list[mf.Manifest]:
+        """Published snapshots (of one disk), in lineage order."""
+        out = []
+        for key in self.backend.list(mf.PREFIX):
+            try:
+                m = self.get(key[len(mf.PREFIX) :])
+            except SnapshotNotFound:
+                continue  # deleted meanwhile
+            if disk_id is None or m.disk_id == disk_id:
+                out.append(m)
+        return sorted(out, key=lambda m: (m.disk_id, m.sequence))
+
+    def delete(self, snapshot_id: str) -> None:
+        if not is_safe_id(snapshot_id):
+            raise SnapshotNotFound(f"snapshot {snapshot_id!r} not found")
+        with self._mutex:
+            self._deleted.add(snapshot_id)
+            self._cache.pop(snapshot_id, None)
+        try:
+            self.backend.delete(mf.manifest_key(snapshot_id))
+        except KeyNotFound:
+            with self._mutex:
+                self._deleted.discard(snapshot_id)
+            raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
+
+    # --- accounting -----------------------------------------------------------------
+
+    def storage_sizes(self, disk_id: str) -> dict[str, int]:
+        """Per snapshot of the disk: stored bytes of the chunks it references that the
+        previous existing snapshot of the same disk does not."""
+        sizes: dict[str, int] = {}
+        prev: dict[str, int] = {}
+        for m in self.list(disk_id):
+            cur = m.chunk_sizes()
+            sizes[m.snapshot_id] = sum(v for k, v in cur.items() if k not in prev)
+            prev = cur
+        return sizes
+
+    def referenced_bytes(self) -> int:
+        """Store-wide: stored bytes of all distinct chunks any snapshot references."""
+        seen: dict[str, int] = {}
+        for m in self.list():
+            seen.update(m.chunk_sizes())
+        return sum(seen.values())
