@@ -1,8 +1,9 @@
 """The catalog of published snapshots: their manifests in the backend, a small cache
 of decoded ones, and the accounting derived from them.
 
-Manifests never change once published, so caching them is safe; a deleted id is
-tombstoned so that a read racing the delete cannot cache it again.
+Manifests never change once published, so caching them is safe. Every delete bumps an
+epoch, and a read caches what it read only if no delete happened meanwhile, so a read
+racing a delete cannot put a deleted manifest back in the cache.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class Catalog:
         self.backend = backend
         self._mutex = threading.Lock()
         self._cache: OrderedDict[str, mf.Manifest] = OrderedDict()  # LRU
-        self._deleted: set[str] = set()
+        self._epoch = 0  # deletes so far
 
     def exists(self, snapshot_id: str) -> bool:
         return self.backend.exists(mf.manifest_key(snapshot_id))
@@ -32,17 +33,13 @@ class Catalog:
         """Make a snapshot visible. The caller holds the store lock (shared)."""
         self.backend.put(mf.manifest_key(manifest.snapshot_id), mf.encode(manifest))
 
-    def revive(self, snapshot_id: str) -> None:
-        """An id that was deleted is about to be used for a new snapshot."""
-        with self._mutex:
-            self._deleted.discard(snapshot_id)
-
     def get(self, snapshot_id: str) -> mf.Manifest:
         with self._mutex:
             cached = self._cache.get(snapshot_id)
             if cached is not None:
                 self._cache.move_to_end(snapshot_id)
                 return cached
+            epoch = self._epoch
         if not is_safe_id(snapshot_id):
             raise SnapshotNotFound(f"snapshot {snapshot_id!r} not found")
         try:
@@ -50,11 +47,10 @@ class Catalog:
         except KeyNotFound:
             raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
         with self._mutex:
-            if snapshot_id in self._deleted:
-                raise SnapshotNotFound(f"snapshot {snapshot_id} not found")
-            self._cache[snapshot_id] = m
-            if len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
+            if self._epoch == epoch:
+                self._cache[snapshot_id] = m
+                if len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
         return m
 
     def list(self, disk_id: str | None = None) -> list[mf.Manifest]:
@@ -72,15 +68,14 @@ class Catalog:
     def delete(self, snapshot_id: str) -> None:
         if not is_safe_id(snapshot_id):
             raise SnapshotNotFound(f"snapshot {snapshot_id!r} not found")
-        with self._mutex:
-            self._deleted.add(snapshot_id)
-            self._cache.pop(snapshot_id, None)
         try:
             self.backend.delete(mf.manifest_key(snapshot_id))
         except KeyNotFound:
-            with self._mutex:
-                self._deleted.discard(snapshot_id)
             raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
+        finally:
+            with self._mutex:
+                self._epoch += 1
+                self._cache.pop(snapshot_id, None)
 
     # --- accounting -----------------------------------------------------------------
 

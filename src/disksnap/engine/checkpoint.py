@@ -99,6 +99,8 @@ class Checkpoint:
         tmp.mkdir(parents=True)
         (tmp / "checkpoint.json").write_text(json.dumps(asdict(info), sort_keys=True))
         (tmp / "changed").write_bytes(changed.encode())
+        (tmp / "preserve.log").touch(mode=0o600)  # created here, so the rename covers them
+        (tmp / "journal").touch(mode=0o600)
         for name in ("checkpoint.json", "changed"):
             fd = os.open(tmp / name, os.O_RDONLY)
             os.fsync(fd)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -71,15 +72,20 @@ class Disk:
         """Build the disk in a hidden directory and rename it into place, so a crash
         leaves either a whole disk or a ``.tmp-`` leftover that start-up sweeps."""
         tmp = directory.with_name(f".tmp-{directory.name}")
+        shutil.rmtree(tmp, ignore_errors=True)  # an earlier attempt that failed
         tmp.mkdir(parents=True)
-        fd = os.open(tmp / "data", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.ftruncate(fd, info.size)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        write_file_atomic(tmp / "disk.json", _dump(info))
-        os.rename(tmp, directory)
+            fd = os.open(tmp / "data", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.ftruncate(fd, info.size)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            write_file_atomic(tmp / "disk.json", _dump(info))
+            os.rename(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         fsync_dir(directory.parent)
         return cls(directory, info, ChangeMap(info.size // info.chunk_size), True, max_size)
 

@@ -78,7 +78,11 @@ class Engine:
         for sub in ("disks", "checkpoints"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         self._root_lock = _lock_root(root)
-        self.backend: Backend = backend or LocalBackend(root / "store")
+        try:
+            self.backend: Backend = backend or LocalBackend(root / "store")
+        except BaseException:
+            os.close(self._root_lock)
+            raise
         self.store = ChunkStore(self.backend, Codec(self.config.zstd_level))
         self.lock = StoreLock(root / "store.lock")
         self._pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="engine")
@@ -102,7 +106,11 @@ class Engine:
         cps = self.root / "checkpoints"
         for d in cps.iterdir():
             cp = Checkpoint.open(d)
-            disk = self.disk(cp.info.disk_id)
+            try:
+                disk = self.disk(cp.info.disk_id)
+            except BaseException:
+                cp.close()
+                raise
             if (d / "aborted").exists():
                 cp.close()
                 self._finish_abort(disk, d, cp.info)
@@ -149,7 +157,6 @@ class Engine:
             raise EngineClosing("the engine is shut down")
 
     def _disk_dir(self, disk_id: str) -> Path:
-        self._ensure_open()
         if not is_safe_id(disk_id):
             raise InvalidGeometry(f"invalid disk id {disk_id!r}")
         return self.root / "disks" / disk_id
@@ -172,6 +179,7 @@ class Engine:
         self._check_size(size)
         directory = self._disk_dir(disk_id)
         with self._mutex:
+            self._ensure_open()  # under the mutex: shutdown closes what is open after it
             if directory.exists():
                 raise DiskExists(f"disk {disk_id} already exists")
             info = DiskInfo(disk_id, size, self.config.chunk_size, base, restoring=restoring)
@@ -182,6 +190,7 @@ class Engine:
     def disk(self, disk_id: str) -> Disk:
         directory = self._disk_dir(disk_id)
         with self._mutex:
+            self._ensure_open()
             disk = self._disks.get(disk_id)
             if disk is None:
                 if not (directory / "disk.json").exists():
@@ -191,7 +200,11 @@ class Engine:
             return disk
 
     def list_disks(self) -> list[str]:
-        return sorted(p.name for p in (self.root / "disks").iterdir() if (p / "disk.json").exists())
+        return sorted(
+            p.name
+            for p in (self.root / "disks").iterdir()
+            if not p.name.startswith(".") and (p / "disk.json").exists()
+        )
 
     def delete_disk(self, disk_id: str) -> None:
         with self._mutex:
@@ -202,7 +215,7 @@ class Engine:
                 )
             disk.abandon()
             del self._disks[disk_id]
-            shutil.rmtree(disk.dir)
+            remove_dir(disk.dir)
 
     # --- jobs -----------------------------------------------------------------------
 
@@ -236,7 +249,6 @@ class Engine:
         with self._mutex:
             if self._snapshot_known(snapshot_id):
                 raise SnapshotExists(f"snapshot {snapshot_id} already exists")
-            self.catalog.revive(snapshot_id)  # an id may be used again once deleted
             disk = self.disk(disk_id)
             if disk.info.restoring is not None:
                 raise DiskBusy(f"disk {disk_id} is still being restored")

@@ -186,3 +186,20 @@ def test_damaged_change_map_file_makes_the_map_untrusted(root: Path) -> None:
         assert not path.exists()  # the open disk keeps its map in memory only
     finally:
         e2.close()
+
+
+def test_leftovers_of_creation_and_deletion_are_not_disks(root: Path) -> None:
+    e = Engine(root, config=SMALL)
+    e.create_disk("a", SIZE)
+    (root / "disks" / ".tmp-b").mkdir()  # a creation in progress
+    (root / "disks" / ".tmp-del-c").mkdir()  # a deletion in progress
+    assert e.list_disks() == ["a"]
+    e.delete_disk("a")
+    assert e.list_disks() == []
+    assert not (root / "disks" / ".tmp-del-a").exists()
+    e.close()
+    e = Engine(root, config=SMALL)  # start-up sweeps the leftovers
+    try:
+        assert sorted(p.name for p in (root / "disks").iterdir()) == []
+    finally:
+        e.close()
