@@ -30,6 +30,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.snapshots: dict[str, bytes] = {}
         self.in_flight: tuple[str, bytes] | None = None
         self.counter = 0
+        self.lazy: bytearray | None = None  # model of disk "lazy", restored lazily
 
     def teardown(self) -> None:
         try:
@@ -116,9 +117,37 @@ class EngineMachine(RuleBasedStateMachine):
         sid = data.draw(st.sampled_from(sorted(self.snapshots)))
         assert restored(self.engine, sid) == self.snapshots[sid]
 
+    @precondition(lambda self: self.lazy is None and bool(self.snapshots))
+    @rule(data=st.data())
+    def lazy_restore(self, data: st.DataObject) -> None:
+        sid = data.draw(st.sampled_from(sorted(self.snapshots)))
+        self.engine.restore_lazy(sid, "lazy")
+        self.lazy = bytearray(self.snapshots[sid])
+
+    @precondition(lambda self: self.lazy is not None)
+    @rule(data=st.data(), length=st.integers(1, 600 * KiB), fill=st.integers(0, 255))
+    def lazy_write(self, data: st.DataObject, length: int, fill: int) -> None:
+        assert self.lazy is not None
+        length = min(length, len(self.lazy))
+        offset = data.draw(st.integers(0, len(self.lazy) - length))
+        self.engine.disk("lazy").write(offset, bytes([fill]) * length)
+        self.lazy[offset : offset + length] = bytes([fill]) * length
+
+    @precondition(lambda self: self.lazy is not None)
+    @rule(delete=st.booleans())
+    def lazy_hydrate_or_delete(self, delete: bool) -> None:
+        if delete:
+            self.engine.delete_disk("lazy")
+            self.lazy = None
+        else:
+            self.engine.hydrate("lazy")
+            assert self.engine.disk("lazy").backing is None
+
     @invariant()
     def disk_matches_model(self) -> None:
         assert self.engine.disk("d").read(0, self.size) == bytes(self.model)
+        if self.lazy is not None:
+            assert self.engine.disk("lazy").read(0, len(self.lazy)) == bytes(self.lazy)
 
 
 EngineMachine.TestCase.settings = settings(max_examples=25, stateful_step_count=30)

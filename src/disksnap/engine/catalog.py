@@ -33,6 +33,15 @@ class Catalog:
         """Make a snapshot visible. The caller holds the store lock (shared)."""
         self.backend.put(mf.manifest_key(manifest.snapshot_id), mf.encode(manifest))
 
+    def raw(self, snapshot_id: str) -> bytes:
+        """The published manifest's bytes (to copy it)."""
+        if not is_safe_id(snapshot_id):
+            raise SnapshotNotFound(f"snapshot {snapshot_id!r} not found")
+        try:
+            return self.backend.get(mf.manifest_key(snapshot_id))
+        except KeyNotFound:
+            raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
+
     def get(self, snapshot_id: str) -> mf.Manifest:
         with self._mutex:
             cached = self._cache.get(snapshot_id)

@@ -24,6 +24,8 @@ class EngineConfig:
     workers: int = (os.cpu_count() or 2) + 2
     preserve_limit: int = 1 * GiB  # copy-before-write space per checkpoint
     max_disk_size: int = 8 * TiB
+    # Chunks kept decoded for reads served from snapshots (lazily restored disks).
+    cache_chunks: int = 16
 
     def __post_init__(self) -> None:
         if self.chunk_size % self.block_size or self.block_size % 4096:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from disksnap.engine.backing import Backing, Fetch
 from disksnap.engine.changemap import ChangeMap, ChangeMapError
 from disksnap.engine.checkpoint import Checkpoint
 from disksnap.engine.errors import DiskBusy, DiskNotFound, InvalidGeometry, OutOfBounds
@@ -45,14 +46,23 @@ class DiskInfo:
     base: str | None  # snapshot whose content the change map is relative to; None = zeroes
     next_sequence: int = 1
     restoring: str | None = None  # snapshot being restored into this disk, until done
+    backing: str | None = None  # snapshot that extents not yet copied in are read from
 
 
 class Disk:
     def __init__(
-        self, directory: Path, info: DiskInfo, changes: ChangeMap, trusted: bool, max_size: int
+        self,
+        directory: Path,
+        info: DiskInfo,
+        changes: ChangeMap,
+        trusted: bool,
+        *,
+        max_size: int,
+        fetch: Fetch,
     ) -> None:
         self.dir = directory
         self.info = info
+        self.backing = Backing(directory, fetch) if info.backing is not None else None
         self.changes = changes
         self.map_trusted = trusted
         self.max_size = max_size
@@ -68,7 +78,14 @@ class Disk:
     # --- lifecycle ------------------------------------------------------------------
 
     @classmethod
-    def create(cls, directory: Path, info: DiskInfo, max_size: int) -> Disk:
+    def create(
+        cls,
+        directory: Path,
+        info: DiskInfo,
+        max_size: int,
+        fetch: Fetch,
+        backing_manifest: bytes | None = None,
+    ) -> Disk:
         """Build the disk in a hidden directory and rename it into place, so a crash
         leaves either a whole disk or a ``.tmp-`` leftover that start-up sweeps."""
         tmp = directory.with_name(f".tmp-{directory.name}")
@@ -81,16 +98,19 @@ class Disk:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            if backing_manifest is not None:
+                Backing.write_files(tmp, backing_manifest)
             write_file_atomic(tmp / "disk.json", _dump(info))
             os.rename(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         fsync_dir(directory.parent)
-        return cls(directory, info, ChangeMap(info.size // info.chunk_size), True, max_size)
+        changes = ChangeMap(info.size // info.chunk_size)
+        return cls(directory, info, changes, True, max_size=max_size, fetch=fetch)
 
     @classmethod
-    def open(cls, directory: Path, max_size: int) -> Disk:
+    def open(cls, directory: Path, max_size: int, fetch: Fetch) -> Disk:
         info = DiskInfo(**json.loads((directory / "disk.json").read_text()))
         count = info.size // info.chunk_size
         path = directory / "changemap"
@@ -103,7 +123,7 @@ class Disk:
         if path.exists():
             path.unlink()
             fsync_dir(directory)
-        return cls(directory, info, changes, trusted, max_size)
+        return cls(directory, info, changes, trusted, max_size=max_size, fetch=fetch)
 
     def close(self) -> None:
         """Flush data and persist the change map - only if it is trustworthy, since its
@@ -112,6 +132,9 @@ class Disk:
             if self._shut():
                 return
             os.fsync(self._fd)
+            if self.backing is not None:
+                self.backing.sync()
+                self.backing.close()
             if self.map_trusted:
                 self.changes.save(self.dir / "changemap")
             os.close(self._fd)
@@ -120,6 +143,8 @@ class Disk:
         """Close without persisting the change map (as a crash would)."""
         with self.all_locks():
             if not self._shut():
+                if self.backing is not None:
+                    self.backing.close()
                 os.close(self._fd)
 
     def _shut(self) -> bool:
@@ -204,20 +229,24 @@ class Disk:
     def read(self, offset: int, length: int) -> bytes:
         self._check(offset, length)
         with self._io() as fd:
-            return pread_full(fd, length, offset)
+            return self._read_at(fd, offset, length)
+
+    def _read_at(self, fd: int, offset: int, length: int) -> bytes:
+        if self.backing is not None:
+            return self.backing.read(fd, offset, length)
+        return pread_full(fd, length, offset)
 
     def _read_live(self, offset: int, length: int) -> bytes:
-        return pread_full(self._fd, length, offset)
+        return self._read_at(self._fd, offset, length)
 
     def write(self, offset: int, data: bytes, *, fua: bool = False) -> None:
         self._check(offset, len(data))
         if not data:
             return
         with self.lock_range(offset, len(data)) as (first, last), self._io() as fd:
-            self._before_change(offset, len(data), first, last)
+            covered = self._before_change(fd, offset, len(data), first, last)
             pwrite_full(fd, data, offset)
-            if fua:
-                os.fdatasync(fd)
+            self._after_change(fd, covered, fua)
 
     def write_zeroes(
         self, offset: int, length: int, *, punch: bool = True, fua: bool = False
@@ -227,15 +256,14 @@ class Disk:
         if not length:
             return
         with self.lock_range(offset, length) as (first, last), self._io() as fd:
-            self._before_change(offset, length, first, last)
+            covered = self._before_change(fd, offset, length, first, last)
             if punch:
                 punch_hole(fd, offset, length)
             else:
                 step = 1 << 20
                 for pos in range(offset, offset + length, step):
                     pwrite_full(fd, bytes(min(step, offset + length - pos)), pos)
-            if fua:
-                os.fdatasync(fd)
+            self._after_change(fd, covered, fua)
 
     def trim(self, offset: int, length: int) -> None:
         """Discard a range. disksnap guarantees trimmed ranges read back as zeroes."""
@@ -252,12 +280,29 @@ class Disk:
     def flush(self) -> None:
         with self._io() as fd:
             os.fdatasync(fd)
+            if self.backing is not None:
+                self.backing.sync()
 
-    def _before_change(self, offset: int, length: int, first: int, last: int) -> None:
+    def _before_change(self, fd: int, offset: int, length: int, first: int, last: int) -> list[int]:
+        """Copy-before-write (reading through the backing), then copy in the backing
+        extents the change only partly covers. Returns the backing extents it covers
+        wholly, which ``_after_change`` marks once the change is durable."""
         cp = self.checkpoint
         if cp is not None:
             cp.before_write(offset, length, self._read_live)
         self.changes.mark(first, last)
+        if self.backing is None:
+            return []
+        return self.backing.prepare_write(fd, offset, length)
+
+    def _after_change(self, fd: int, covered: list[int], fua: bool) -> None:
+        if covered and self.backing is not None:
+            os.fdatasync(fd)
+            self.backing.mark(covered)
+        elif fua:
+            os.fdatasync(fd)
+        if fua and self.backing is not None:
+            self.backing.sync()
 
     def grow(self, new_size: int) -> None:
         cs = self.info.chunk_size
@@ -273,10 +318,25 @@ class Disk:
             self.save_info()
 
     def extents(self, offset: int, length: int) -> list[tuple[int, int, bool]]:
-        """Allocation map of a range: (start, length, is_data) runs; holes read as zero."""
+        """Allocation map of a range: (start, length, is_data) runs; holes read as zero.
+        Extents still read from a backing snapshot count as data."""
         self._check(offset, length)
         with self._io() as fd:
-            return data_extents(fd, offset, length)
+            if self.backing is None:
+                return data_extents(fd, offset, length)
+            runs: list[tuple[int, int, bool]] = []
+            cs, pos, end = self.chunk_size, offset, offset + length
+            while pos < end:
+                extent = pos // cs
+                n = min(end, (extent + 1) * cs) - pos
+                pending = self.backing.pending(extent) is not None
+                for run in [(pos, n, True)] if pending else data_extents(fd, pos, n):
+                    if runs and runs[-1][2] == run[2] and sum(runs[-1][:2]) == run[0]:
+                        runs[-1] = (runs[-1][0], runs[-1][1] + run[1], run[2])
+                    else:
+                        runs.append(run)
+                pos += n
+            return runs
 
     # --- checkpoint support ---------------------------------------------------------
 
@@ -288,11 +348,37 @@ class Disk:
         with self.lock_extent(extent), self._io() as fd:
             start = extent * cp.info.chunk_size
             length = min(cp.info.chunk_size, cp.info.size - start)
-            if not cp.has_preserved(extent) and not has_data(fd, start, length):
+            if (
+                not cp.has_preserved(extent)
+                and not has_data(fd, start, length)
+                and (self.backing is None or self.backing.pending(extent) is None)
+            ):
                 if cp.failed is not None:
                     raise cp.failed
                 return None
             return cp.read_extent(extent, self._read_live)
+
+    # --- lazily restored disks -------------------------------------------------------
+
+    def hydrate_extent(self, extent: int) -> bool:
+        """Copy one backing extent into the disk's file; False if nothing was pending."""
+        if self.backing is None:
+            return False
+        with self.lock_extent(extent), self._io() as fd:
+            return self.backing.copy_in(fd, extent)
+
+    def drop_backing(self) -> None:
+        """Once every extent is copied in, the disk stands on its own."""
+        with self.all_locks():
+            backing = self.backing
+            if backing is None or backing.pending_extents():
+                return
+            self.info.backing = None
+            self.save_info()  # the commit point; the files below are then just litter
+            self.backing = None
+            backing.close()
+            for name in ("backing.manifest", "materialized"):
+                (self.dir / name).unlink(missing_ok=True)
 
 
 def _dump(info: DiskInfo) -> bytes:

@@ -36,6 +36,7 @@ from disksnap.engine.build import BuildStats, Progress, build
 from disksnap.engine.catalog import Catalog
 from disksnap.engine.changemap import ChangeMap
 from disksnap.engine.checkpoint import Checkpoint, CheckpointInfo
+from disksnap.engine.chunkcache import ChunkCache
 from disksnap.engine.chunkstore import ChunkStore
 from disksnap.engine.config import EngineConfig
 from disksnap.engine.disk import Disk, DiskInfo
@@ -51,7 +52,7 @@ from disksnap.engine.errors import (
     SnapshotExists,
 )
 from disksnap.engine.fileio import fsync_dir, lock_file, remove_dir
-from disksnap.engine.restore import restore_into
+from disksnap.engine.restore import hydrate_disk, restore_into
 from disksnap.engine.storelock import StoreLock
 from disksnap.engine.verify import VerifyReport, verify
 
@@ -92,6 +93,7 @@ class Engine:
         self._jobs_done = threading.Condition()
         self._disks: dict[str, Disk] = {}
         self.catalog = Catalog(self.backend)
+        self._chunks = ChunkCache(self.store.get, self.config.cache_chunks)
         try:
             self._recover()
         except BaseException:
@@ -161,8 +163,8 @@ class Engine:
             raise InvalidGeometry(f"invalid disk id {disk_id!r}")
         return self.root / "disks" / disk_id
 
-    def _check_size(self, size: int) -> None:
-        cs = self.config.chunk_size
+    def _check_size(self, size: int, chunk_size: int | None = None) -> None:
+        cs = chunk_size or self.config.chunk_size
         if size <= 0 or size % cs or size > self.config.max_disk_size:
             raise InvalidGeometry(
                 f"disk size must be a positive multiple of {cs} bytes, at most "
@@ -174,16 +176,30 @@ class Engine:
         return self._create_disk(disk_id, size, base=None, restoring=None)
 
     def _create_disk(
-        self, disk_id: str, size: int, *, base: str | None, restoring: str | None
+        self,
+        disk_id: str,
+        size: int,
+        *,
+        base: str | None,
+        restoring: str | None,
+        backing: tuple[str, bytes, int] | None = None,  # snapshot id, manifest, chunk size
     ) -> Disk:
-        self._check_size(size)
+        chunk_size = self.config.chunk_size if backing is None else backing[2]
+        self._check_size(size, chunk_size)
         directory = self._disk_dir(disk_id)
         with self._mutex:
             self._ensure_open()  # under the mutex: shutdown closes what is open after it
             if directory.exists():
                 raise DiskExists(f"disk {disk_id} already exists")
-            info = DiskInfo(disk_id, size, self.config.chunk_size, base, restoring=restoring)
-            disk = Disk.create(directory, info, self.config.max_disk_size)
+            info = DiskInfo(disk_id, size, chunk_size, base, restoring=restoring)
+            info.backing = None if backing is None else backing[0]
+            disk = Disk.create(
+                directory,
+                info,
+                self.config.max_disk_size,
+                self._chunks.get,
+                None if backing is None else backing[1],
+            )
             self._disks[disk_id] = disk
             return disk
 
@@ -195,7 +211,7 @@ class Engine:
             if disk is None:
                 if not (directory / "disk.json").exists():
                     raise DiskNotFound(f"disk {disk_id} not found")
-                disk = Disk.open(directory, self.config.max_disk_size)
+                disk = Disk.open(directory, self.config.max_disk_size, self._chunks.get)
                 self._disks[disk_id] = disk
             return disk
 
@@ -425,6 +441,47 @@ class Engine:
         disk.save_info()
         return disk
 
+    def restore_lazy(self, snapshot_id: str, disk_id: str, *, size: int | None = None) -> Disk:
+        """Create ``disk_id`` with the snapshot's content at once: extents not yet copied
+        in are read from the snapshot (verified, through a bounded cache), and writes
+        copy an extent in first. ``hydrate`` copies the rest; until then the disk keeps
+        its own copy of the manifest, a GC root, so the snapshot may be deleted."""
+        m = self.snapshot(snapshot_id)
+        size = m.disk_size if size is None else size
+        if size < m.disk_size:
+            raise InvalidGeometry(f"a disk from snapshot {snapshot_id} needs {m.disk_size} bytes")
+        # Under the store lock, GC sees either the snapshot or the disk's copy as a root.
+        with self.lock.shared():
+            raw = self.catalog.raw(snapshot_id)
+            return self._create_disk(
+                disk_id,
+                size,
+                base=snapshot_id,
+                restoring=None,
+                backing=(snapshot_id, raw, m.chunk_size),
+            )
+
+    def hydrate(
+        self,
+        disk_id: str,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        """Copy every extent of a lazily restored disk in from its snapshot, then drop
+        the backing. Resumable: what was copied stays copied."""
+        disk = self.disk(disk_id)
+        if disk.backing is None:
+            return
+        with self._job(cancel, f"hydration of disk {disk_id}") as check_stop:
+            hydrate_disk(
+                disk,
+                self._pool,
+                max_inflight=self.config.workers * 2,
+                progress=progress,
+                check_stop=check_stop,
+            )
+        disk.drop_backing()
+
     # --- accounting, GC and verify ---------------------------------------------------
 
     def storage_sizes(self, disk_id: str) -> dict[str, int]:
@@ -434,7 +491,9 @@ class Engine:
         return self.catalog.referenced_bytes()
 
     def _roots(self) -> tuple[set[str], int]:
-        return gc_mod.live_chunks(self.catalog.list(), self.root / "checkpoints")
+        return gc_mod.live_chunks(
+            self.catalog.list(), self.root / "checkpoints", self.root / "disks"
+        )
 
     def gc_plan(self, safety: gc_mod.SafetyParameters | None = None) -> gc_mod.GcPlan:
         return gc_mod.plan(self.store, self._roots, safety)

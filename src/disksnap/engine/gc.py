@@ -61,10 +61,12 @@ class GcResult:
 RootsFn = Callable[[], tuple[set[str], int]]
 
 
-def live_chunks(manifests: Iterable[Manifest], checkpoints: Path) -> tuple[set[str], int]:
-    """Every chunk a root references, and the number of roots: the published manifests,
-    and for each checkpoint directory (hidden leftovers too) its journal and its copy
-    of the base manifest."""
+def live_chunks(
+    manifests: Iterable[Manifest], checkpoints: Path, disks: Path
+) -> tuple[set[str], int]:
+    """Every chunk a root references, and the number of roots: the published manifests;
+    for each checkpoint directory (hidden leftovers too) its journal and its copy of the
+    base manifest; for each lazily restored disk its copy of the backing manifest."""
     live: set[str] = set()
     count = 0
     for m in manifests:
@@ -79,6 +81,13 @@ def live_chunks(manifests: Iterable[Manifest], checkpoints: Path) -> tuple[set[s
             continue
         if base:
             live.update(decode(base).chunk_sizes())
+    for d in disks.iterdir():
+        try:
+            backing = (d / "backing.manifest").read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        count += 1
+        live.update(decode(backing).chunk_sizes())
     return live, count
 
 

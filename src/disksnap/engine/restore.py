@@ -56,3 +56,37 @@ def restore_into(
         for f in inflight:
             f.cancel()
     disk.flush()
+
+
+def hydrate_disk(
+    disk: Disk,
+    pool: Executor,
+    *,
+    max_inflight: int,
+    progress: Progress | None = None,
+    check_stop: Callable[[], None] | None = None,
+) -> None:
+    """Copy a lazily restored disk's pending extents in from its snapshot."""
+    if disk.backing is None:
+        return
+    pending = disk.backing.pending_extents()
+    total, done = len(pending) * disk.chunk_size, 0
+    inflight: deque[Future[bool]] = deque()
+    try:
+        for extent in pending:
+            if check_stop is not None:
+                check_stop()
+            inflight.append(pool.submit(disk.hydrate_extent, extent))
+            while len(inflight) >= max_inflight:
+                inflight.popleft().result()
+                done += disk.chunk_size
+                if progress is not None:
+                    progress(done, total)
+        while inflight:
+            inflight.popleft().result()
+            done += disk.chunk_size
+            if progress is not None:
+                progress(done, total)
+    finally:
+        for f in inflight:
+            f.cancel()

@@ -1,0 +1,145 @@
+"""Lazily restored disks: usable at once, read through to the snapshot, copied in on
+write or by hydration, crash-safe, and a GC root until they stand on their own."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import pytest
+
+from disksnap.engine.chunkstore import chunk_key
+from disksnap.engine.engine import Engine
+from disksnap.engine.errors import ChunkCorrupt
+from tests.engine.conftest import SMALL, MiB
+from tests.engine.helpers import read_all, restored, snapshot, text
+
+CS = SMALL.chunk_size
+SIZE = 4 * MiB  # 16 extents
+
+
+def _source(engine: Engine, rng: random.Random) -> bytes:
+    disk = engine.create_disk("src", SIZE)
+    disk.write(0, rng.randbytes(2 * MiB))
+    disk.write(3 * MiB, text(rng, 512 * 1024))  # extents 12..13; 8..11 and 14..15 zero
+    snapshot(engine, "src", "s1")
+    return read_all(disk)
+
+
+def _allocated(engine: Engine, disk_id: str) -> int:
+    return (engine.root / "disks" / disk_id / "data").stat().st_blocks * 512
+
+
+def test_lazy_restore_reads_through_to_the_snapshot(engine: Engine, rng: random.Random) -> None:
+    content = _source(engine, rng)
+    disk = engine.restore_lazy("s1", "lazy")
+    assert _allocated(engine, "lazy") == 0  # nothing copied yet
+    assert read_all(disk) == content
+    assert disk.read(CS - 10, 20) == content[CS - 10 : CS + 10]  # across extents
+    # Pending extents are data for block status; zero extents of the snapshot are holes.
+    assert disk.extents(0, SIZE) == [
+        (0, 2 * MiB, True),
+        (2 * MiB, MiB, False),
+        (3 * MiB, MiB // 2, True),
+        (3 * MiB + MiB // 2, MiB // 2, False),
+    ]
+
+
+def test_writes_copy_in_what_they_do_not_cover(engine: Engine, rng: random.Random) -> None:
+    content = bytearray(_source(engine, rng))
+    disk = engine.restore_lazy("s1", "lazy")
+    disk.write(100, b"partial")  # extent 0: copied in, then patched
+    content[100:107] = b"partial"
+    whole = rng.randbytes(CS)
+    disk.write(CS, whole)  # extent 1 wholly covered: nothing to copy in
+    content[CS : 2 * CS] = whole
+    disk.write_zeroes(2 * CS + 5, 10)
+    content[2 * CS + 5 : 2 * CS + 15] = bytes(10)
+    assert read_all(disk) == bytes(content)
+    assert disk.backing is not None
+    assert disk.backing.pending_extents() == [3, 4, 5, 6, 7, 12, 13]
+    assert _allocated(engine, "lazy") <= 3 * CS + 64 * 1024
+
+
+def test_snapshot_of_a_lazy_disk_is_incremental_and_exact(
+    engine: Engine, rng: random.Random
+) -> None:
+    _source(engine, rng)
+    disk = engine.restore_lazy("s1", "lazy")
+    disk.write(5 * CS + 1, b"x")
+    engine.create_checkpoint("lazy", "l1")
+    disk.write(12 * CS, b"after the checkpoint")  # copy-before-write reads through
+    result = engine.build_snapshot("l1")
+    assert result.stats.read_extents == 1
+    assert result.stats.new_chunks == 1
+    expected = bytearray(restored(engine, "s1"))
+    expected[5 * CS + 1] = ord("x")
+    assert restored(engine, "l1") == bytes(expected)
+
+
+def test_hydrate_makes_the_disk_independent(engine: Engine, rng: random.Random) -> None:
+    content = _source(engine, rng)
+    disk = engine.restore_lazy("s1", "lazy")
+    disk.write(7, b"mine")
+    calls: list[tuple[int, int]] = []
+    engine.hydrate("lazy", progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1][0] == calls[-1][1] == 9 * CS  # 10 data extents, one already in
+    assert disk.backing is None
+    assert not (disk.dir / "backing.manifest").exists()
+    engine.delete_snapshot("s1")
+    engine.gc_execute(engine.gc_plan())
+    assert len(list(engine.store.list())) == 0  # nothing references a chunk any more
+    assert read_all(disk) == content[:7] + b"mine" + content[11:]
+
+
+def test_the_backing_is_a_gc_root(engine: Engine, rng: random.Random) -> None:
+    content = _source(engine, rng)
+    disk = engine.restore_lazy("s1", "lazy")
+    engine.delete_snapshot("s1")
+    engine.delete_disk("src")
+    result = engine.gc_execute(engine.gc_plan())
+    assert result.deleted_chunks == 0
+    assert read_all(disk) == content
+    engine.delete_disk("lazy")
+    assert engine.gc_execute(engine.gc_plan()).deleted_chunks == 10  # 8 random, 2 text
+
+
+def test_hydration_resumes_after_a_crash(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    content = _source(engine, rng)
+    disk = engine.restore_lazy("s1", "lazy")
+    disk.write(2 * CS, b"written before the crash")
+    expected = content[: 2 * CS] + b"written before the crash" + content[2 * CS + 24 :]
+
+    def crash(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.hydrate("lazy", progress=crash)
+    engine.abandon()
+    engine = make_engine()
+    disk = engine.disk("lazy")
+    assert disk.backing is not None
+    assert read_all(disk) == expected
+    engine.hydrate("lazy")
+    assert engine.disk("lazy").backing is None
+    assert read_all(disk) == expected
+
+
+def test_a_corrupt_chunk_fails_the_read_that_needs_it(engine: Engine, rng: random.Random) -> None:
+    _source(engine, rng)
+    victim = engine.snapshot("s1").ref(1)
+    assert victim is not None
+    disk = engine.restore_lazy("s1", "lazy")
+    blob = engine.root / "store" / chunk_key(victim)
+    raw = bytearray(blob.read_bytes())
+    raw[60] ^= 1
+    blob.write_bytes(bytes(raw))
+    disk.read(0, CS)  # other extents are fine
+    with pytest.raises(ChunkCorrupt) as err:
+        disk.read(CS, 10)
+    assert err.value.chunk_id == victim
+    with pytest.raises(ChunkCorrupt):
+        disk.write(CS + 1, b"needs the old content first")
