@@ -19,13 +19,23 @@ lost. A write into a pending extent first copies the extent in from the snapshot
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from disksnap.engine.fileio import pread_full, pwrite_full
 from disksnap.engine.manifest import Manifest, decode
 
-Fetch = Callable[[str], bytes]
+
+class ChunkSource(Protocol):
+    """Verified chunk plaintexts by id (``ChunkCache``)."""
+
+    def get(self, chunk_id: str) -> bytes:
+        """Through the cache: for reads, which tend to come back to a chunk."""
+        ...
+
+    def load(self, chunk_id: str) -> bytes:
+        """Around the cache: for hydration, which needs each chunk once."""
+        ...
 
 
 def initial_map(manifest: Manifest) -> bytes:
@@ -34,9 +44,9 @@ def initial_map(manifest: Manifest) -> bytes:
 
 
 class Backing:
-    def __init__(self, directory: Path, fetch: Fetch) -> None:
+    def __init__(self, directory: Path, chunks: ChunkSource) -> None:
         self.manifest = decode((directory / "backing.manifest").read_bytes())
-        self._fetch = fetch
+        self._chunks = chunks
         self._map_fd = os.open(directory / "materialized", os.O_RDWR)
         count = self.manifest.extent_count
         self._map = bytearray(pread_full(self._map_fd, count, 0))
@@ -89,7 +99,7 @@ class Backing:
                 parts.append(pread_full(fd, n, pos))
             else:
                 rel = pos - extent * cs
-                parts.append(self._fetch(cid)[rel : rel + n])
+                parts.append(self._chunks.get(cid)[rel : rel + n])
             pos += n
         return b"".join(parts)
 
@@ -107,7 +117,7 @@ class Backing:
             if offset <= extent * cs and (extent + 1) * cs <= offset + length:
                 covered.append(extent)
             else:
-                pwrite_full(fd, self._fetch(cid), extent * cs)
+                pwrite_full(fd, self._chunks.get(cid), extent * cs)
                 copied.append(extent)
         if copied:
             os.fdatasync(fd)
@@ -119,7 +129,7 @@ class Backing:
         cid = self.pending(extent)
         if cid is None:
             return False
-        pwrite_full(fd, self._fetch(cid), extent * self.chunk_size)
+        pwrite_full(fd, self._chunks.load(cid), extent * self.chunk_size)
         os.fdatasync(fd)
         self.mark([extent])
         return True

@@ -19,6 +19,10 @@ class ChunkCache:
         self._items: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
+    def load(self, chunk_id: str) -> bytes:
+        """Bypass the cache (a chunk needed once must not evict those read often)."""
+        return self._load(chunk_id)
+
     def get(self, chunk_id: str) -> bytes:
         with self._lock:
             data = self._items.get(chunk_id)

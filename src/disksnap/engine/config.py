@@ -25,7 +25,7 @@ class EngineConfig:
     preserve_limit: int = 1 * GiB  # copy-before-write space per checkpoint
     max_disk_size: int = 8 * TiB
     # Chunks kept decoded for reads served from snapshots (lazily restored disks).
-    cache_chunks: int = 16
+    cache_chunks: int = 8
 
     def __post_init__(self) -> None:
         if self.chunk_size % self.block_size or self.block_size % 4096:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from disksnap.engine.backing import Backing, Fetch
+from disksnap.engine.backing import Backing, ChunkSource
 from disksnap.engine.changemap import ChangeMap, ChangeMapError
 from disksnap.engine.checkpoint import Checkpoint
 from disksnap.engine.errors import DiskBusy, DiskNotFound, InvalidGeometry, OutOfBounds
@@ -58,11 +58,11 @@ class Disk:
         trusted: bool,
         *,
         max_size: int,
-        fetch: Fetch,
+        chunks: ChunkSource,
     ) -> None:
         self.dir = directory
         self.info = info
-        self.backing = Backing(directory, fetch) if info.backing is not None else None
+        self.backing = Backing(directory, chunks) if info.backing is not None else None
         self.changes = changes
         self.map_trusted = trusted
         self.max_size = max_size
@@ -83,7 +83,7 @@ class Disk:
         directory: Path,
         info: DiskInfo,
         max_size: int,
-        fetch: Fetch,
+        chunks: ChunkSource,
         backing_manifest: bytes | None = None,
     ) -> Disk:
         """Build the disk in a hidden directory and rename it into place, so a crash
@@ -107,10 +107,10 @@ class Disk:
             raise
         fsync_dir(directory.parent)
         changes = ChangeMap(info.size // info.chunk_size)
-        return cls(directory, info, changes, True, max_size=max_size, fetch=fetch)
+        return cls(directory, info, changes, True, max_size=max_size, chunks=chunks)
 
     @classmethod
-    def open(cls, directory: Path, max_size: int, fetch: Fetch) -> Disk:
+    def open(cls, directory: Path, max_size: int, chunks: ChunkSource) -> Disk:
         info = DiskInfo(**json.loads((directory / "disk.json").read_text()))
         count = info.size // info.chunk_size
         path = directory / "changemap"
@@ -123,7 +123,7 @@ class Disk:
         if path.exists():
             path.unlink()
             fsync_dir(directory)
-        return cls(directory, info, changes, trusted, max_size=max_size, fetch=fetch)
+        return cls(directory, info, changes, trusted, max_size=max_size, chunks=chunks)
 
     def close(self) -> None:
         """Flush data and persist the change map - only if it is trustworthy, since its

@@ -197,7 +197,7 @@ class Engine:
                 directory,
                 info,
                 self.config.max_disk_size,
-                self._chunks.get,
+                self._chunks,
                 None if backing is None else backing[1],
             )
             self._disks[disk_id] = disk
@@ -211,7 +211,7 @@ class Engine:
             if disk is None:
                 if not (directory / "disk.json").exists():
                     raise DiskNotFound(f"disk {disk_id} not found")
-                disk = Disk.open(directory, self.config.max_disk_size, self._chunks.get)
+                disk = Disk.open(directory, self.config.max_disk_size, self._chunks)
                 self._disks[disk_id] = disk
             return disk
 
