@@ -127,11 +127,7 @@ def build(
         for i in todo:
             if check_stop is not None:
                 check_stop()
-            data = disk.read_frozen(i)
-            if data is not None:
-                stats.read_extents += 1
-                stats.read_bytes += len(data)
-            inflight.append(pool.submit(_process, ctx, i, data))
+            inflight.append(pool.submit(_read_and_process, ctx, i))
             while len(inflight) >= max_inflight:
                 batch.append(inflight.popleft().result())
             if len(batch) >= COMMIT_BATCH:
@@ -191,6 +187,16 @@ def _is_zero(data: bytes) -> bool:
     if n <= len(_ZERO):
         return data == _ZERO[:n]
     return data.count(0) == n
+
+
+def _read_and_process(ctx: _Context, extent: int) -> JournalEntry:
+    # Reading in the pool too keeps several reads in flight (a deeper I/O queue) and
+    # the calling thread free to keep the pool fed.
+    data = ctx.disk.read_frozen(extent)
+    if data is not None:
+        ctx.count("read_extents")
+        ctx.count("read_bytes", len(data))
+    return _process(ctx, extent, data)
 
 
 def _process(ctx: _Context, extent: int, data: bytes | None) -> JournalEntry:
