@@ -17,6 +17,7 @@ from disksnap.engine.checkpoint import JOURNAL_REC
 from disksnap.engine.engine import Engine, EngineConfig
 from disksnap.engine.errors import (
     ChunkMissing,
+    DiskExists,
     EngineClosing,
     PreserveLimitExceeded,
     RootInUse,
@@ -125,23 +126,36 @@ def test_half_removed_directories_are_swept(
     assert restored(engine, "s1") == read_all(engine.disk("d"))
 
 
-def test_restore_marks_the_disk_until_done_and_resumes(engine: Engine, rng: random.Random) -> None:
-    disk = engine.create_disk("d", 2 * MiB)
-    disk.write(0, rng.randbytes(2 * MiB))
+def test_an_interrupted_restore_keeps_its_backing_and_resumes(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    disk = engine.create_disk("d", 4 * MiB)
+    disk.write(0, rng.randbytes(4 * MiB))
     snapshot(engine, "d", "s1")
-    seen: list[object] = []
+    content = read_all(disk)
+    calls: list[int] = []
 
-    def look(done: int, total: int) -> None:
-        info = json.loads((engine.root / "disks" / "r" / "disk.json").read_text())
-        seen.append(info["restoring"])
+    def crash(done: int, total: int) -> None:
+        calls.append(done)
+        raise KeyboardInterrupt
 
-    engine.restore("s1", "r", progress=look)
-    assert seen
-    assert set(seen) == {"s1"}
-    assert json.loads((engine.root / "disks" / "r" / "disk.json").read_text())["restoring"] is None
-    # A disk left marked by a crash is completed by calling restore again.
-    engine._create_disk("r2", 2 * MiB, base="s1", restoring="s1")
-    assert read_all(engine.restore("s1", "r2")) == read_all(disk)
+    with pytest.raises(KeyboardInterrupt):  # any other error removes the disk...
+        engine.restore("s1", "r", progress=crash)
+    assert "r" not in engine.list_disks()
+    engine.restore_lazy("s1", "r")  # ...a crash leaves it lazily restored
+    engine.disk("r").hydrate_extent(0)
+    engine.abandon()
+    engine = make_engine()
+    info = json.loads((engine.root / "disks" / "r" / "disk.json").read_text())
+    assert info["backing"] == "s1"
+    seen: list[tuple[int, int]] = []
+    copy = engine.restore("s1", "r", progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (15 * SMALL.chunk_size, 15 * SMALL.chunk_size)  # resumed after 1
+    assert copy.backing is None
+    assert read_all(copy) == content
+    with pytest.raises(DiskExists):
+        engine.restore("s1", "d")
 
 
 def test_chunk_size_change_between_runs_keeps_snapshots_exact(

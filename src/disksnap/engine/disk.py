@@ -31,7 +31,6 @@ from disksnap.engine.fileio import (
     pread_full,
     punch_hole,
     pwrite_full,
-    start_writeback,
     write_file_atomic,
 )
 
@@ -45,7 +44,6 @@ class DiskInfo:
     chunk_size: int
     base: str | None  # snapshot whose content the change map is relative to; None = zeroes
     next_sequence: int = 1
-    restoring: str | None = None  # snapshot being restored into this disk, until done
     backing: str | None = None  # snapshot that extents not yet copied in are read from
 
 
@@ -268,14 +266,6 @@ class Disk:
     def trim(self, offset: int, length: int) -> None:
         """Discard a range. disksnap guarantees trimmed ranges read back as zeroes."""
         self.write_zeroes(offset, length, punch=True)
-
-    def restore_write(self, offset: int, data: bytes) -> None:
-        """Write restored content: not a change relative to the disk's base snapshot.
-        Writeback starts at once, overlapping the rest of the restore."""
-        self._check(offset, len(data))
-        with self._io() as fd:
-            pwrite_full(fd, data, offset)
-            start_writeback(fd, offset, len(data))
 
     def flush(self) -> None:
         with self._io() as fd:

@@ -52,7 +52,7 @@ from disksnap.engine.errors import (
     SnapshotExists,
 )
 from disksnap.engine.fileio import fsync_dir, lock_file, remove_dir
-from disksnap.engine.restore import hydrate_disk, restore_into
+from disksnap.engine.hydrate import hydrate_disk
 from disksnap.engine.storelock import StoreLock
 from disksnap.engine.verify import VerifyReport, verify
 
@@ -173,7 +173,7 @@ class Engine:
 
     def create_disk(self, disk_id: str, size: int) -> Disk:
         """A new, empty (all-zero, unallocated) disk."""
-        return self._create_disk(disk_id, size, base=None, restoring=None)
+        return self._create_disk(disk_id, size, base=None)
 
     def _create_disk(
         self,
@@ -181,7 +181,6 @@ class Engine:
         size: int,
         *,
         base: str | None,
-        restoring: str | None,
         backing: tuple[str, bytes, int] | None = None,  # snapshot id, manifest, chunk size
     ) -> Disk:
         chunk_size = self.config.chunk_size if backing is None else backing[2]
@@ -191,7 +190,7 @@ class Engine:
             self._ensure_open()  # under the mutex: shutdown closes what is open after it
             if directory.exists():
                 raise DiskExists(f"disk {disk_id} already exists")
-            info = DiskInfo(disk_id, size, chunk_size, base, restoring=restoring)
+            info = DiskInfo(disk_id, size, chunk_size, base)
             info.backing = None if backing is None else backing[0]
             disk = Disk.create(
                 directory,
@@ -266,8 +265,6 @@ class Engine:
             if self._snapshot_known(snapshot_id):
                 raise SnapshotExists(f"snapshot {snapshot_id} already exists")
             disk = self.disk(disk_id)
-            if disk.info.restoring is not None:
-                raise DiskBusy(f"disk {disk_id} is still being restored")
             with disk.all_locks():
                 if disk.checkpoint is not None:
                     raise DiskBusy(
@@ -406,39 +403,23 @@ class Engine:
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> Disk:
-        """Create ``disk_id`` with the snapshot's content, every chunk verified. The new
-        disk's change map is relative to the snapshot, so its first snapshot is
-        incremental. Calling again after a crash resumes; on error the disk is removed."""
-        self._ensure_open()
-        m = self.snapshot(snapshot_id)
-        size = m.disk_size if size is None else size
-        if size < m.disk_size:
-            raise InvalidGeometry(f"a disk from snapshot {snapshot_id} needs {m.disk_size} bytes")
-        with self._mutex:
-            try:
-                disk = self.disk(disk_id)
-                if disk.info.restoring != snapshot_id:
-                    raise DiskExists(f"disk {disk_id} already exists")
-            except DiskNotFound:
-                disk = self._create_disk(disk_id, size, base=snapshot_id, restoring=snapshot_id)
+        """Create ``disk_id`` with the snapshot's content copied in and durable, every
+        chunk verified: a lazy restore, hydrated before returning. Calling again after a
+        crash or a shutdown resumes where hydration stopped; on any other error (a
+        damaged chunk, cancellation) the disk is removed."""
         try:
-            with self._job(cancel, f"restore of snapshot {snapshot_id}") as check_stop:
-                restore_into(
-                    disk,
-                    m,
-                    self.store,
-                    self._pool,
-                    max_inflight=self.config.workers * 2,
-                    progress=progress,
-                    check_stop=check_stop,
-                )
+            disk = self.disk(disk_id)
+            if disk.info.backing != snapshot_id:
+                raise DiskExists(f"disk {disk_id} already exists")
+        except DiskNotFound:
+            disk = self.restore_lazy(snapshot_id, disk_id, size=size)
+        try:
+            self.hydrate(disk_id, progress, cancel)
         except EngineClosing:
-            raise  # the disk stays marked "restoring"; calling restore again resumes
+            raise  # the disk keeps its backing; calling restore again resumes
         except BaseException:
             self.delete_disk(disk_id)
             raise
-        disk.info.restoring = None
-        disk.save_info()
         return disk
 
     def restore_lazy(self, snapshot_id: str, disk_id: str, *, size: int | None = None) -> Disk:
@@ -457,7 +438,6 @@ class Engine:
                 disk_id,
                 size,
                 base=snapshot_id,
-                restoring=None,
                 backing=(snapshot_id, raw, m.chunk_size),
             )
 

@@ -14,15 +14,10 @@ from pathlib import Path
 _FALLOC_FL_KEEP_SIZE = 0x01
 _FALLOC_FL_PUNCH_HOLE = 0x02
 
-_SYNC_FILE_RANGE_WRITE = 0x02
-
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _fallocate = _libc.fallocate
 _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 _fallocate.restype = ctypes.c_int
-_sync_file_range = _libc.sync_file_range
-_sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-_sync_file_range.restype = ctypes.c_int
 
 
 def pread_full(fd: int, length: int, offset: int) -> bytes:
@@ -65,12 +60,6 @@ def punch_hole(fd: int, offset: int, length: int) -> None:
         n = min(step, end - offset)
         pwrite_full(fd, zero[:n], offset)
         offset += n
-
-
-def start_writeback(fd: int, offset: int, length: int) -> None:
-    """Ask the kernel to start writing a range back now (no waiting, no durability
-    promise), so that a later fdatasync has less left to do. Best effort."""
-    _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def has_data(fd: int, offset: int, length: int) -> bool:
