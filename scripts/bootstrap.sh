@@ -19,6 +19,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The metadata tests run against the machine's PostgreSQL (127.0.0.1:5432, user
+# postgres, trust auth). Start the cluster if it is installed but not running.
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null; then
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    echo "bootstrap: starting PostgreSQL $version"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  fi
+fi
+
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
