@@ -1,0 +1,170 @@
+"""The REST server: an ASGI app (Starlette) that routes by the official HTTP rules,
+transcodes into the official request messages, and calls the service layer.
+
+Per request: a request id (``x-request-id`` on every response, and in every error's
+``RequestInfo``); ``/openapi.json`` and ``/metrics`` (Prometheus) are served beside the
+API routes. Errors are ``google.rpc.Status`` JSON with the HTTP status of
+``disksnap.service.status``; an unexpected exception is logged with its traceback
+and the request id, and answered with a 500 that shows neither.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+from google.protobuf.message import Message
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as StarletteRoute
+
+from disksnap.api.rest.errors import RequestInvalid
+from disksnap.api.rest.routes import Match, MethodNotAllowed, RouteTable
+from disksnap.api.rest.transcode import parse_query, render, render_response, transcode
+from disksnap.domain.errors import Code, DisksnapError
+from disksnap.service.context import CallContext, Dispatcher
+from disksnap.service.status import HTTP_STATUS, internal_status, simple_status, status_of
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1 << 20  # requests are small messages; anything larger is refused
+
+
+@dataclass
+class RestMetrics:
+    registry: CollectorRegistry
+    requests: Counter
+    seconds: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> RestMetrics:
+        registry = registry or CollectorRegistry()
+        return cls(
+            registry,
+            Counter(
+                "disksnap_rest_requests",
+                "REST requests by RPC and canonical status code",
+                ["method", "code"],
+                registry=registry,
+            ),
+            Histogram(
+                "disksnap_rest_request_seconds",
+                "REST request latency by RPC",
+                ["method"],
+                registry=registry,
+            ),
+        )
+
+
+def create_app(
+    dispatcher: Dispatcher,
+    table: RouteTable,
+    openapi: dict[str, Any],
+    metrics: RestMetrics | None = None,
+) -> Starlette:
+    api = _Api(dispatcher, table, metrics or RestMetrics.create())
+
+    async def openapi_json(_request: Request) -> Response:
+        return JSONResponse(openapi, headers={"x-request-id": _request_id()})
+
+    async def metrics_text(_request: Request) -> Response:
+        return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    return Starlette(
+        routes=[
+            StarletteRoute("/openapi.json", openapi_json, methods=["GET"]),
+            StarletteRoute("/metrics", metrics_text, methods=["GET"]),
+            StarletteRoute("/{path:path}", api.handle, methods=methods),
+        ]
+    )
+
+
+def _request_id() -> str:
+    return secrets.token_hex(16)
+
+
+class _Api:
+    def __init__(self, dispatcher: Dispatcher, table: RouteTable, metrics: RestMetrics) -> None:
+        self.dispatcher = dispatcher
+        self.table = table
+        self.metrics = metrics
+
+    async def handle(self, request: Request) -> Response:
+        request_id = _request_id()
+        started = time.perf_counter()
+        rpc = "unrouted"
+        response: Response
+        try:
+            found = self.table.match(request.method, request.url.path)
+            if isinstance(found, Match):
+                rpc = found.route.method.full_name
+                message = await self._call(request, found, request_id)
+                code = Code.OK
+                response = JSONResponse(render_response(found.route, message))
+            else:
+                code, response = _unrouted(found, request_id)
+        except DisksnapError as e:
+            code = e.code
+            response = _error(status_of(e, request_id))
+        except Exception:
+            log.exception("request %s (%s %s) failed", request_id, request.method, rpc)
+            code = Code.INTERNAL
+            response = _error(internal_status(request_id))
+        response.headers["x-request-id"] = request_id
+        self.metrics.requests.labels(rpc, code.name).inc()
+        self.metrics.seconds.labels(rpc).observe(time.perf_counter() - started)
+        return response
+
+    async def _call(self, request: Request, found: Match, request_id: str) -> Message:
+        body = await _body(request)
+        query = parse_query(request.url.query)
+        message = transcode(found.route, found.variables, query, body)
+        ctx = CallContext(
+            request_id=request_id,
+            authorization=request.headers.get("authorization"),
+            idempotency_key=request.headers.get("idempotency-key"),
+        )
+        name = found.route.method.full_name
+        result: Message = await anyio.to_thread.run_sync(
+            self.dispatcher.dispatch, name, message, ctx
+        )
+        return result
+
+
+async def _body(request: Request) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise RequestInvalid.single("", f"the request body is larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _unrouted(found: object, request_id: str) -> tuple[Code, Response]:
+    """404 for a path no route has; 405 (code UNIMPLEMENTED, as grpc-gateway answers)
+    for a path that other HTTP methods have."""
+    if isinstance(found, MethodNotAllowed):
+        status = simple_status(Code.UNIMPLEMENTED, "Method Not Allowed", request_id)
+        response = _error(status, http=405)
+        response.headers["allow"] = ", ".join(found.allowed)
+        return Code.UNIMPLEMENTED, response
+    return Code.NOT_FOUND, _error(simple_status(Code.NOT_FOUND, "Not Found", request_id))
+
+
+def _error(status: Message, http: int | None = None) -> Response:
+    code = Code(getattr(status, "code"))  # noqa: B009 - a google.rpc.Status
+    return JSONResponse(render(status), status_code=http or HTTP_STATUS[code])

@@ -1,0 +1,28 @@
+"""What a transport hands the service layer with every call, besides the message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from google.protobuf.message import Message
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """``authorization`` is the raw credential the client sent (``Bearer <token>``), to
+    be checked by the service; ``request_id`` identifies the call in logs and errors;
+    ``idempotency_key`` is the client's ``Idempotency-Key``, if any."""
+
+    request_id: str
+    authorization: str | None = None
+    idempotency_key: str | None = None
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, method: str, request: Message, ctx: CallContext) -> Message:
+        """Run RPC ``method`` (the method descriptor's full name, e.g.
+        ``yandex.cloud.compute.v1.SnapshotService.Create``) and return its response
+        message, or raise a ``DisksnapError``. Blocking: transports call it from a
+        worker thread."""
+        ...
