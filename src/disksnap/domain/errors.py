@@ -8,6 +8,9 @@ transport: ``Code`` mirrors the numeric values of ``google.rpc.Code``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Self
 
 
 class Code(enum.IntEnum):
@@ -46,6 +49,47 @@ class DisksnapError(Exception):
 class InvalidArgument(DisksnapError):
     code = Code.INVALID_ARGUMENT
     reason = "INVALID_ARGUMENT"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One problem with one value of a request (``google.rpc.BadRequest.FieldViolation``).
+
+    ``field`` is the path of the offending value in the JSON form of the request: camelCase
+    names, dots between fields, ``[i]`` / ``[key]`` for repeated and map entries
+    (``hardwareGeneration.legacyFeatures``, ``labels[env]``); ``""`` names the request as
+    a whole.
+    """
+
+    field: str
+    description: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.description}" if self.field else self.description
+
+
+class BadRequest(InvalidArgument):
+    """INVALID_ARGUMENT listing every problem found, as ``google.rpc.BadRequest`` does.
+
+    ``violations`` is never empty. The message reads like Yandex Cloud's request
+    validator: ``Validation error:`` and then one ``field: description`` line per
+    violation, so logs and plain-text clients see every problem; the transports put the
+    violations into a ``google.rpc.BadRequest`` detail unchanged.
+    """
+
+    def __init__(self, violations: Iterable[FieldViolation]) -> None:
+        self.violations: tuple[FieldViolation, ...] = tuple(violations)
+        if not self.violations:
+            raise ValueError(f"{type(self).__name__} needs at least one violation")
+        super().__init__(self.summarize(self.violations))
+
+    @classmethod
+    def single(cls, field: str, description: str) -> Self:
+        return cls([FieldViolation(field, description)])
+
+    @staticmethod
+    def summarize(violations: tuple[FieldViolation, ...]) -> str:
+        return "Validation error:\n" + "\n".join(str(v) for v in violations)
 
 
 class OutOfRange(DisksnapError):

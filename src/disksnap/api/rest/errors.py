@@ -7,43 +7,29 @@ in the JSON form of the request, with camelCase names, dots between fields and
 ``[i]`` / ``[key]`` for repeated and map entries (``hardwareGeneration.legacyFeatures``,
 ``labels[env]``), as ``google/rpc/error_details.proto`` describes for JSON; ``""``
 names the request as a whole (for example a body that is not JSON at all).
+
+Both types live in :mod:`disksnap.domain.errors`; :class:`RequestInvalid` is the
+:class:`~disksnap.domain.errors.BadRequest` of the transcoding step, so one handler
+turns every bad request, whichever layer found it, into the same ``google.rpc.Status``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from disksnap.domain.errors import BadRequest, FieldViolation
 
-from disksnap.domain.errors import InvalidArgument
-
-
-@dataclass(frozen=True, slots=True)
-class FieldViolation:
-    """One problem with one value of a request; ``field`` is its JSON path."""
-
-    field: str
-    description: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.description}" if self.field else self.description
+__all__ = ["FieldViolation", "RequestInvalid"]
 
 
-class RequestInvalid(InvalidArgument):
+class RequestInvalid(BadRequest):
     """The HTTP request does not transcode to its protobuf message.
 
-    ``violations`` is never empty; the message joins them so logs and plain-text
-    clients see every problem, and the HTTP layer can put them into a
+    ``violations`` is never empty; the message joins them with ``"; "`` so logs and
+    plain-text clients see every problem, and the HTTP layer can put them into a
     ``google.rpc.BadRequest`` detail unchanged.
     """
 
     reason = "INVALID_REQUEST"
 
-    def __init__(self, violations: Iterable[FieldViolation]) -> None:
-        self.violations: tuple[FieldViolation, ...] = tuple(violations)
-        if not self.violations:
-            raise ValueError("RequestInvalid needs at least one violation")
-        super().__init__("; ".join(str(v) for v in self.violations))
-
-    @classmethod
-    def single(cls, field: str, description: str) -> RequestInvalid:
-        return cls([FieldViolation(field, description)])
+    @staticmethod
+    def summarize(violations: tuple[FieldViolation, ...]) -> str:
+        return "; ".join(str(v) for v in violations)
