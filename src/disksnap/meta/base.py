@@ -1,0 +1,60 @@
+"""What every repository shares: the transaction's connection and the injected clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from disksnap.domain.clock import Clock
+from disksnap.domain.errors import DisksnapError
+from disksnap.meta.db import POSTGRESQL
+from disksnap.meta.errors import DuplicateId, NameTaken
+from disksnap.meta.integrity import Kind, Violation
+
+
+class Repository:
+    """One kind of record, read and written inside the caller's transaction."""
+
+    def __init__(self, connection: sa.Connection, clock: Clock) -> None:
+        self._conn = connection
+        self._clock = clock
+
+    def _one(self, query: sa.Select[Any], missing: Callable[[], DisksnapError]) -> sa.RowMapping:
+        row = self._conn.execute(query).mappings().first()
+        if row is None:
+            raise missing()
+        return row
+
+    def _maybe(self, query: sa.Select[Any]) -> sa.RowMapping | None:
+        return self._conn.execute(query).mappings().first()
+
+
+def unique_or_reference(
+    what: str,
+    record_id: str,
+    name: str = "",
+    on_reference: Callable[[], DisksnapError] | None = None,
+) -> Callable[[Violation], DisksnapError | None]:
+    """A translator for writing ``what`` (``"disk"``): a taken id, a taken name, or a
+    missing referenced record (``on_reference``)."""
+
+    def translate(violation: Violation) -> DisksnapError | None:
+        if violation.kind is Kind.UNIQUE and "name" in violation.columns:
+            return NameTaken(f"{what} with name {name!r} already exists")
+        if violation.kind is Kind.UNIQUE:
+            return DuplicateId(f"{what} {record_id} already exists")
+        if violation.kind is Kind.FOREIGN_KEY and on_reference is not None:
+            return on_reference()
+        return None
+
+    return translate
+
+
+def dialect_insert(connection: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that supports ``ON CONFLICT`` on the connection's database."""
+    if connection.dialect.name == POSTGRESQL:
+        return postgresql.insert(table)
+    return sqlite.insert(table)

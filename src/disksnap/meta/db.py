@@ -1,0 +1,88 @@
+"""Engines for the two supported databases, with the connection settings they need.
+
+* ``sqlite:///path/to/meta.db`` — the stdlib ``sqlite3`` driver, WAL journal, foreign
+  keys on, a busy timeout. SQLAlchemy (not the driver) emits ``BEGIN``: write
+  transactions start with ``BEGIN IMMEDIATE`` so that SQLite's single writer lock is
+  taken up front (a read-then-write can never fail half-way with "database is locked"),
+  read-only ones with a plain ``BEGIN`` and run beside the writer thanks to WAL.
+* ``postgresql+psycopg://…`` (``postgresql://`` is accepted and means psycopg 3) —
+  ``READ COMMITTED``; the queue uses ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from disksnap.meta.errors import UnsupportedDatabase
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+# Execution option read by the SQLite ``begin`` hook.
+READONLY_OPTION = "disksnap_readonly"
+
+
+def parse_url(url: str) -> sa.URL:
+    """Validate ``url`` and pin the driver; raise ``UnsupportedDatabase`` otherwise."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise UnsupportedDatabase(f"not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == SQLITE:
+        if parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
+            raise UnsupportedDatabase(f"unsupported SQLite driver {parsed.drivername!r}")
+        if not parsed.database or parsed.database == ":memory:":
+            raise UnsupportedDatabase("SQLite needs a file path: sqlite:///path/to/meta.db")
+        return parsed
+    if backend == POSTGRESQL:
+        if parsed.drivername not in ("postgresql", "postgresql+psycopg"):
+            raise UnsupportedDatabase(
+                f"unsupported PostgreSQL driver {parsed.drivername!r}: use postgresql+psycopg"
+            )
+        return parsed.set(drivername="postgresql+psycopg")
+    raise UnsupportedDatabase(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+
+def create_engine(url: str, *, busy_timeout: float = 30.0, pool_size: int = 5) -> sa.Engine:
+    """An engine for ``url`` configured as the module docstring says."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == SQLITE:
+        return _sqlite_engine(parsed, busy_timeout=busy_timeout, pool_size=pool_size)
+    return sa.create_engine(
+        parsed,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": max(1, int(busy_timeout))},
+    )
+
+
+def _sqlite_engine(url: sa.URL, *, busy_timeout: float, pool_size: int) -> sa.Engine:
+    engine = sa.create_engine(
+        url,
+        pool_size=pool_size,
+        # Pooled connections move between threads, one thread at a time.
+        connect_args={"timeout": busy_timeout, "check_same_thread": False},
+    )
+    busy_ms = int(busy_timeout * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver level: SQLAlchemy's begin hook below emits BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        readonly = connection.get_execution_options().get(READONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine

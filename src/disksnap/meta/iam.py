@@ -1,0 +1,202 @@
+"""Folders, subjects, bearer tokens (stored hashed) and role bindings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from disksnap.meta import schema as s
+from disksnap.meta.base import Repository, dialect_insert, unique_or_reference
+from disksnap.meta.errors import FolderNotFound, SubjectNotFound, TokenNotFound
+from disksnap.meta.integrity import execute_checked
+from disksnap.meta.records import Folder, RoleBinding, Subject, SubjectKind, Token, hash_token
+
+
+def _folder(row: sa.RowMapping) -> Folder:
+    return Folder(id=row["id"], name=row["name"], created_at=row["created_at"])
+
+
+class Folders(Repository):
+    """Folders: the unit of ownership, roles and quotas. A non-empty name is unique."""
+
+    def insert(self, folder: Folder) -> None:
+        """Raise ``DuplicateId`` or ``NameTaken``."""
+        values = {"id": folder.id, "name": folder.name, "created_at": folder.created_at}
+        translate = unique_or_reference("folder", folder.id, folder.name)
+        execute_checked(self._conn, s.folders.insert().values(values), translate)
+
+    def get(self, folder_id: str, *, for_update: bool = False) -> Folder:
+        """Raise ``FolderNotFound``. ``for_update`` locks the row until the transaction ends
+        (PostgreSQL; SQLite write transactions are serialized anyway), e.g. to check a
+        quota and insert without a concurrent insert slipping in between."""
+        query = sa.select(s.folders).where(s.folders.c.id == folder_id)
+        if for_update:
+            query = query.with_for_update()
+        return _folder(self._one(query, lambda: FolderNotFound(folder_id)))
+
+    def find_by_name(self, name: str) -> Folder | None:
+        row = self._maybe(sa.select(s.folders).where(s.folders.c.name == name))
+        return None if row is None or not name else _folder(row)
+
+    def list(self) -> tuple[Folder, ...]:
+        """Every folder, by id."""
+        rows = self._conn.execute(sa.select(s.folders).order_by(s.folders.c.id)).mappings()
+        return tuple(_folder(row) for row in rows)
+
+
+def _subject(row: sa.RowMapping) -> Subject:
+    return Subject(
+        id=row["id"],
+        name=row["name"],
+        kind=SubjectKind(row["kind"]),
+        folder_id=row["folder_id"],
+        created_at=row["created_at"],
+    )
+
+
+class Subjects(Repository):
+    """Users and service accounts. A non-empty name is unique."""
+
+    def insert(self, subject: Subject) -> None:
+        """Raise ``DuplicateId``, ``NameTaken`` or ``FolderNotFound`` (its folder)."""
+        values = {
+            "id": subject.id,
+            "name": subject.name,
+            "kind": subject.kind.value,
+            "folder_id": subject.folder_id,
+            "created_at": subject.created_at,
+        }
+        translate = unique_or_reference(
+            "subject", subject.id, subject.name, lambda: FolderNotFound(subject.folder_id or "")
+        )
+        execute_checked(self._conn, s.subjects.insert().values(values), translate)
+
+    def get(self, subject_id: str) -> Subject:
+        """Raise ``SubjectNotFound``."""
+        query = sa.select(s.subjects).where(s.subjects.c.id == subject_id)
+        return _subject(self._one(query, lambda: SubjectNotFound(subject_id)))
+
+    def find_by_name(self, name: str) -> Subject | None:
+        row = self._maybe(sa.select(s.subjects).where(s.subjects.c.name == name))
+        return None if row is None or not name else _subject(row)
+
+
+def _token(row: sa.RowMapping) -> Token:
+    return Token(
+        hash=row["hash"],
+        subject_id=row["subject_id"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+class Tokens(Repository):
+    """Bearer tokens. Only ``hash_token(secret)`` is stored; the secret never is."""
+
+    def insert(
+        self,
+        secret: str,
+        *,
+        subject_id: str,
+        created_at: dt.datetime,
+        expires_at: dt.datetime | None = None,
+    ) -> Token:
+        """Store the token's hash; raise ``SubjectNotFound`` or ``DuplicateId``."""
+        token = Token(hash_token(secret), subject_id, created_at, expires_at)
+        values = {
+            "hash": token.hash,
+            "subject_id": subject_id,
+            "created_at": created_at,
+            "expires_at": expires_at,
+            "revoked_at": None,
+        }
+        translate = unique_or_reference(
+            "token", "(hash)", on_reference=lambda: SubjectNotFound(subject_id)
+        )
+        execute_checked(self._conn, s.tokens.insert().values(values), translate)
+        return token
+
+    def get(self, token_hash: str) -> Token:
+        """The stored token whatever its state; raise ``TokenNotFound``."""
+        query = sa.select(s.tokens).where(s.tokens.c.hash == token_hash)
+        return _token(self._one(query, lambda: TokenNotFound(token_hash[:8] + "…")))
+
+    def find_valid(self, secret: str, *, now: dt.datetime) -> Token | None:
+        """The token for ``secret`` if it exists and is valid at ``now``
+        (``Token.valid_at``: not revoked, not expired), else ``None``."""
+        row = self._maybe(sa.select(s.tokens).where(s.tokens.c.hash == hash_token(secret)))
+        if row is None:
+            return None
+        token = _token(row)
+        return token if token.valid_at(now) else None
+
+    def revoke(self, token_hash: str, *, at: dt.datetime) -> Token:
+        """Mark revoked from ``at`` on (an earlier revocation stands); raise ``TokenNotFound``."""
+        self.get(token_hash)
+        self._conn.execute(
+            s.tokens.update()
+            .where(s.tokens.c.hash == token_hash, s.tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return self.get(token_hash)
+
+    def list_for_subject(self, subject_id: str) -> tuple[Token, ...]:
+        """Every token of the subject, oldest first."""
+        query = (
+            sa.select(s.tokens)
+            .where(s.tokens.c.subject_id == subject_id)
+            .order_by(s.tokens.c.created_at, s.tokens.c.hash)
+        )
+        return tuple(_token(row) for row in self._conn.execute(query).mappings())
+
+
+class Roles(Repository):
+    """Role bindings ``(folder, subject, role)``. Role names are the caller's business."""
+
+    def grant(self, folder_id: str, subject_id: str, role: str) -> bool:
+        """Bind; ``False`` if the binding existed. Raise ``FolderNotFound``/``SubjectNotFound``."""
+        Folders(self._conn, self._clock).get(folder_id)
+        Subjects(self._conn, self._clock).get(subject_id)
+        values = {"folder_id": folder_id, "subject_id": subject_id, "role": role}
+        statement = (
+            dialect_insert(self._conn, s.role_bindings)
+            .values(values)
+            .on_conflict_do_nothing()
+            .returning(s.role_bindings.c.role)
+        )
+        return self._conn.execute(statement).first() is not None
+
+    def revoke(self, folder_id: str, subject_id: str, role: str) -> bool:
+        """Unbind; ``False`` if there was no such binding."""
+        table = s.role_bindings
+        result = self._conn.execute(
+            table.delete().where(
+                table.c.folder_id == folder_id,
+                table.c.subject_id == subject_id,
+                table.c.role == role,
+            )
+        )
+        return result.rowcount > 0
+
+    def roles_of(self, subject_id: str, folder_id: str) -> frozenset[str]:
+        """The roles subject ``subject_id`` holds on folder ``folder_id``."""
+        table = s.role_bindings
+        query = sa.select(table.c.role).where(
+            table.c.subject_id == subject_id, table.c.folder_id == folder_id
+        )
+        return frozenset(self._conn.execute(query).scalars())
+
+    def list_for_folder(self, folder_id: str) -> tuple[RoleBinding, ...]:
+        """Every binding on the folder, by subject then role."""
+        table = s.role_bindings
+        query = (
+            sa.select(table)
+            .where(table.c.folder_id == folder_id)
+            .order_by(table.c.subject_id, table.c.role)
+        )
+        return tuple(
+            RoleBinding(row["folder_id"], row["subject_id"], row["role"])
+            for row in self._conn.execute(query).mappings()
+        )

@@ -1,0 +1,1 @@
+"""Schema revisions, one module each, applied in ``down_revision`` order."""

@@ -1,0 +1,239 @@
+"""Disks and snapshots: one generic repository, two record types.
+
+A non-empty ``name`` is unique per folder and kind (a partial unique index); inserting or
+renaming onto a taken name raises ``NameTaken``. Updates change only the fields given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypedDict, TypeVar
+
+import sqlalchemy as sa
+
+from disksnap.domain.errors import DisksnapError
+from disksnap.meta import schema as s
+from disksnap.meta.base import Repository, unique_or_reference
+from disksnap.meta.errors import DiskNotFound, FolderNotFound, SnapshotNotFound
+from disksnap.meta.integrity import Translate, execute_checked
+from disksnap.meta.listing import fetch_page, where_clauses
+from disksnap.meta.query import ID_ASC, Condition, Cursor, Order, Page
+from disksnap.meta.records import (
+    Disk,
+    DiskStatus,
+    JsonObject,
+    Snapshot,
+    SnapshotStatus,
+    Usage,
+)
+
+R = TypeVar("R", Disk, Snapshot)
+
+
+class DiskUpdate(TypedDict, total=False):
+    """The fields of a disk that ``Disks.update`` may change."""
+
+    name: str
+    description: str
+    labels: Mapping[str, str]
+    size: int
+    status: DiskStatus
+    product_ids: Sequence[str]
+    hardware_generation: JsonObject | None
+    kms_key: JsonObject | None
+
+
+class SnapshotUpdate(TypedDict, total=False):
+    """The fields of a snapshot that ``Snapshots.update`` may change."""
+
+    name: str
+    description: str
+    labels: Mapping[str, str]
+    status: SnapshotStatus
+    storage_size: int
+    disk_size: int
+    product_ids: Sequence[str]
+    hardware_generation: JsonObject | None
+    kms_key: JsonObject | None
+
+
+def _db_value(value: Any) -> Any:
+    """A record field as a column value: plain dicts, lists and strings."""
+    if isinstance(value, SnapshotStatus | DiskStatus):
+        return value.value
+    if isinstance(value, tuple | list):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+class _Resources(Repository, Generic[R]):
+    table: ClassVar[sa.Table]
+    what: ClassVar[str]
+    filter_fields: ClassVar[frozenset[str]]
+    updatable: ClassVar[frozenset[str]]
+    size_column: ClassVar[str]
+
+    def _record(self, row: sa.RowMapping) -> R:
+        raise NotImplementedError
+
+    def _missing(self, record_id: str) -> DisksnapError:
+        raise NotImplementedError
+
+    def _translate(self, record_id: str, name: str, folder_id: str) -> Translate:
+        return unique_or_reference(self.what, record_id, name, lambda: FolderNotFound(folder_id))
+
+    def insert(self, record: R) -> None:
+        """Raise ``DuplicateId``, ``NameTaken`` or ``FolderNotFound``."""
+        values = {column.name: _db_value(getattr(record, column.name)) for column in self.table.c}
+        translate = self._translate(record.id, record.name, record.folder_id)
+        execute_checked(self._conn, self.table.insert().values(values), translate)
+
+    def get(self, record_id: str, *, for_update: bool = False) -> R:
+        """Raise ``DiskNotFound``/``SnapshotNotFound``. ``for_update`` locks the row until the
+        transaction ends (PostgreSQL; SQLite write transactions are serialized anyway)."""
+        query = sa.select(self.table).where(self.table.c.id == record_id)
+        if for_update:
+            query = query.with_for_update()
+        return self._record(self._one(query, lambda: self._missing(record_id)))
+
+    def list(
+        self,
+        folder_id: str,
+        *,
+        where: Sequence[Condition] = (),
+        order: Order = ID_ASC,
+        after: Cursor | None = None,
+        limit: int = 100,
+    ) -> Page[R]:
+        """One page of the folder's records matching every condition (AND), in ``order``,
+        starting after the cursor ``after`` (``Page.next`` of the previous page).
+        Raise ``InvalidQuery`` for an unknown field, a wrong arity or a mistyped cursor."""
+        clauses = where_clauses(self.table, where, self.filter_fields)
+        query = sa.select(self.table).where(self.table.c.folder_id == folder_id, *clauses)
+        return fetch_page(
+            self._conn,
+            query,
+            self.table,
+            order=order,
+            after=after,
+            limit=limit,
+            convert=self._record,
+        )
+
+    def _update(self, record_id: str, changes: Mapping[str, Any]) -> R:
+        unknown = set(changes) - self.updatable
+        if unknown:
+            raise TypeError(f"{self.what} fields that cannot be updated: {sorted(unknown)}")
+        if not changes:
+            return self.get(record_id)
+        current = self.get(record_id)
+        values = {key: _db_value(value) for key, value in changes.items()}
+        statement = self.table.update().where(self.table.c.id == record_id).values(values)
+        translate = self._translate(record_id, str(changes.get("name", "")), current.folder_id)
+        execute_checked(self._conn, statement, translate)
+        return self.get(record_id)
+
+    def delete(self, record_id: str) -> None:
+        """Remove the record; raise ``DiskNotFound``/``SnapshotNotFound``."""
+        result = self._conn.execute(self.table.delete().where(self.table.c.id == record_id))
+        if result.rowcount == 0:
+            raise self._missing(record_id)
+
+    def usage(self, folder_id: str) -> Usage:
+        """How many records the folder has (any status) and the sum of their sizes."""
+        size = self.table.c[self.size_column]
+        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(size), 0)).where(
+            self.table.c.folder_id == folder_id
+        )
+        count, total = self._conn.execute(query).one()
+        return Usage(count=int(count), size=int(total))
+
+
+def _labels(row: sa.RowMapping) -> dict[str, str]:
+    return dict(row["labels"])
+
+
+class Disks(_Resources[Disk]):
+    """Disks. ``usage`` sums ``size`` (quota ``compute.disks.size``)."""
+
+    table = s.disks
+    what = "disk"
+    filter_fields = frozenset({"name", "status"})
+    updatable = frozenset(DiskUpdate.__annotations__)
+    size_column = "size"
+
+    def _record(self, row: sa.RowMapping) -> Disk:
+        return Disk(
+            id=row["id"],
+            folder_id=row["folder_id"],
+            name=row["name"],
+            description=row["description"],
+            labels=_labels(row),
+            type_id=row["type_id"],
+            zone_id=row["zone_id"],
+            size=row["size"],
+            block_size=row["block_size"],
+            product_ids=tuple(row["product_ids"]),
+            status=DiskStatus(row["status"]),
+            created_at=row["created_at"],
+            source_image_id=row["source_image_id"],
+            source_snapshot_id=row["source_snapshot_id"],
+            hardware_generation=row["hardware_generation"],
+            kms_key=row["kms_key"],
+        )
+
+    def _missing(self, record_id: str) -> DisksnapError:
+        return DiskNotFound(record_id)
+
+    def update(self, disk_id: str, changes: DiskUpdate) -> Disk:
+        """Change the given fields; return the updated disk. Raise ``DiskNotFound`` or
+        ``NameTaken``. ``labels`` replaces the whole set."""
+        return self._update(disk_id, changes)
+
+
+class Snapshots(_Resources[Snapshot]):
+    """Snapshots. ``usage`` sums ``storage_size`` (quota ``compute.snapshots.size``: the
+    storage the snapshots take, not the size of the disks they were taken from)."""
+
+    table = s.snapshots
+    what = "snapshot"
+    filter_fields = frozenset({"name", "status", "source_disk_id"})
+    updatable = frozenset(SnapshotUpdate.__annotations__)
+    size_column = "storage_size"
+
+    def _record(self, row: sa.RowMapping) -> Snapshot:
+        return Snapshot(
+            id=row["id"],
+            folder_id=row["folder_id"],
+            name=row["name"],
+            description=row["description"],
+            labels=_labels(row),
+            storage_size=row["storage_size"],
+            disk_size=row["disk_size"],
+            product_ids=tuple(row["product_ids"]),
+            status=SnapshotStatus(row["status"]),
+            source_disk_id=row["source_disk_id"],
+            created_at=row["created_at"],
+            hardware_generation=row["hardware_generation"],
+            kms_key=row["kms_key"],
+        )
+
+    def _missing(self, record_id: str) -> DisksnapError:
+        return SnapshotNotFound(record_id)
+
+    def update(self, snapshot_id: str, changes: SnapshotUpdate) -> Snapshot:
+        """Change the given fields; return the updated snapshot. Raise ``SnapshotNotFound``
+        or ``NameTaken``. ``labels`` replaces the whole set."""
+        return self._update(snapshot_id, changes)
+
+    def count_by_disk(
+        self, disk_id: str, statuses: Collection[SnapshotStatus] | None = None
+    ) -> int:
+        """How many snapshots have ``disk_id`` as source (only those in ``statuses``)."""
+        table = self.table
+        query = sa.select(sa.func.count()).where(table.c.source_disk_id == disk_id)
+        if statuses is not None:
+            query = query.where(table.c.status.in_([status.value for status in statuses]))
+        return int(self._conn.execute(query).scalar_one())

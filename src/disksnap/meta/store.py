@@ -1,0 +1,118 @@
+"""``Meta``: the metadata store, and ``Transaction``: the unit of work on it.
+
+    meta = Meta.open("sqlite:///data/meta.db", clock)   # or postgresql+psycopg://…
+    with meta.transaction() as tx:
+        disk = tx.disks.get(disk_id, for_update=True)
+        tx.snapshots.insert(snapshot)
+        tx.operations.insert(operation)
+
+Every repository method of ``tx`` runs in that one transaction: it commits when the
+block ends normally and rolls back when it raises. Expected failures are domain errors
+(``disksnap.meta.errors``); an unreachable or locked database is ``MetaUnavailable``.
+A transaction that failed with a domain error raised by this layer may go on: the
+failing statement ran in a savepoint.
+
+Isolation: SQLite serializes write transactions (``BEGIN IMMEDIATE``); read-only ones run
+beside them on a WAL snapshot. PostgreSQL runs ``READ COMMITTED``: use ``for_update=True``
+on ``get`` to lock a row you decide on (quota checks, "a snapshot in flight" checks).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from types import TracebackType
+
+import sqlalchemy as sa
+
+from disksnap.domain.clock import Clock
+from disksnap.meta import migrate
+from disksnap.meta.bookkeeping import IdempotencyKeys, Quotas
+from disksnap.meta.db import POSTGRESQL, READONLY_OPTION, create_engine
+from disksnap.meta.errors import MetaUnavailable
+from disksnap.meta.iam import Folders, Roles, Subjects, Tokens
+from disksnap.meta.operations import Operations
+from disksnap.meta.resources import Disks, Snapshots
+
+_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+class Transaction:
+    """The repositories, all bound to one database transaction."""
+
+    def __init__(self, connection: sa.Connection, clock: Clock) -> None:
+        self.folders = Folders(connection, clock)
+        self.subjects = Subjects(connection, clock)
+        self.tokens = Tokens(connection, clock)
+        self.roles = Roles(connection, clock)
+        self.disks = Disks(connection, clock)
+        self.snapshots = Snapshots(connection, clock)
+        self.operations = Operations(connection, clock)
+        self.idempotency = IdempotencyKeys(connection, clock)
+        self.quotas = Quotas(connection, clock)
+
+
+class Meta:
+    """A metadata database at the current schema version. Thread-safe: each
+    ``transaction()`` takes its own pooled connection."""
+
+    def __init__(self, engine: sa.Engine, clock: Clock, applied: tuple[str, ...]) -> None:
+        self._engine = engine
+        self._clock = clock
+        self.applied_migrations = applied
+        """Revisions ``open`` applied, oldest first; empty if the schema was at head."""
+
+    @classmethod
+    def open(
+        cls, url: str, clock: Clock, *, busy_timeout: float = 30.0, pool_size: int = 5
+    ) -> Meta:
+        """Connect to ``url`` and upgrade its schema to head (creating it if empty).
+
+        ``busy_timeout`` bounds waits for SQLite's writer lock and PostgreSQL connects.
+        Raise ``UnsupportedDatabase`` for a URL of another kind, ``MetaUnavailable`` if
+        the database cannot be reached.
+        """
+        engine = create_engine(url, busy_timeout=busy_timeout, pool_size=pool_size)
+        try:
+            applied = migrate.upgrade(engine)
+        except _UNAVAILABLE as exc:
+            engine.dispose()
+            raise MetaUnavailable(f"metadata database unavailable: {exc}") from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, clock, applied)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    @contextlib.contextmanager
+    def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
+        """A transaction; ``readonly=True`` promises not to write (PostgreSQL enforces it;
+        on SQLite it lets the transaction run beside a writer)."""
+        try:
+            with self._engine.connect() as connection:
+                connection.execution_options(**{READONLY_OPTION: readonly})
+                with connection.begin():
+                    if readonly and connection.dialect.name == POSTGRESQL:
+                        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    yield Transaction(connection, self._clock)
+        except _UNAVAILABLE as exc:
+            raise MetaUnavailable(f"metadata database unavailable: {exc}") from exc
+
+    def close(self) -> None:
+        """Close every pooled connection. Transactions may not be started afterwards."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Meta:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
