@@ -1,0 +1,117 @@
+"""``disksnap serve``: REST API and in-process workers on the embedded default (SQLite
+and a local chunk directory under ``--data-dir``), or PostgreSQL with ``--database``.
+
+On every start it writes ``DATA/bootstrap.json`` (mode 0600) with the live endpoints;
+on the first start with an empty database it creates a default folder and an admin
+token and records them there. SIGTERM/SIGINT shut it down cleanly: the REST server
+stops, running jobs stop at their next extent (they resume on the next start), and
+the engine persists its change maps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+
+from disksnap.api.rest.openapi import build_openapi
+from disksnap.api.rest.routes import build_route_table
+from disksnap.api.rest.server import create_app
+from disksnap.domain.clock import SystemClock
+from disksnap.domain.ids import IdGenerator
+from disksnap.domain.paging import PageTokens
+from disksnap.engine.engine import Engine
+from disksnap.meta import Meta
+from disksnap.service.bootstrap import Admin, bootstrap, reconcile
+from disksnap.service.core import Env, Settings
+from disksnap.service.services import Services
+from disksnap.workers.runner import Worker
+
+if TYPE_CHECKING:
+    from disksnap.cli.main import Subparsers
+
+log = logging.getLogger("disksnap")
+
+
+def register(subparsers: Subparsers) -> None:
+    p = subparsers.add_parser("serve", help="run the API server and workers")
+    p.add_argument("--data-dir", type=Path, default=Path("data"), help="default ./data")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    p.add_argument("--rest-port", type=int, default=8080, help="0 picks a free port")
+    p.add_argument("--grpc-port", type=int, default=9090, help="(served from issue 5 on)")
+    p.add_argument("--nbd-port", type=int, default=10809, help="(served from issue 4 on)")
+    p.add_argument("--database", help="metadata URL (default: sqlite in the data dir)")
+    p.add_argument("--workers", type=int, default=2, help="in-process workers")
+    p.set_defaults(run=run, passthrough=False)
+
+
+def run(args: argparse.Namespace, _extra: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    data: Path = args.data_dir.resolve()
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    clock = SystemClock()
+    meta = Meta.open(args.database or f"sqlite:///{data / 'meta.db'}", clock)
+    engine = Engine(data / "engine", clock=clock)
+    env = Env(meta, engine, clock, IdGenerator(), PageTokens(_secret(data)), Settings())
+    admin = bootstrap(env)
+    for dropped in reconcile(env):
+        log.warning("dropped checkpoint %s: no snapshot owns it", dropped)
+    workers = [
+        Worker(env, f"{socket.gethostname()}-{os.getpid()}-{i}") for i in range(args.workers)
+    ]
+    table = build_route_table()
+    app = create_app(Services(env), table, build_openapi(table))
+    sock = socket.create_server((args.host, args.rest_port))
+    host, port = sock.getsockname()[:2]
+    _write_bootstrap(data, args, f"http://{host}:{port}", admin)
+    for w in workers:
+        w.start()
+    log.info("REST on http://%s:%s, data in %s", host, port, data)
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    try:
+        server.run(sockets=[sock])  # returns on SIGINT/SIGTERM
+    finally:
+        for w in workers:
+            w.request_stop()
+        engine.close()  # running jobs stop at their next extent and are handed back
+        for w in workers:
+            w.stop()
+        meta.close()
+        sock.close()
+    log.info("stopped")
+    return 0
+
+
+def _secret(data: Path) -> bytes:
+    """The page-token key, made once per data directory."""
+    path = data / "secret"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _write_bootstrap(data: Path, args: argparse.Namespace, rest: str, admin: Admin | None) -> None:
+    path = data / "bootstrap.json"
+    info: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    if admin is not None:
+        info.update(folderId=admin.folder_id, token=admin.token, subjectId=admin.subject_id)
+    info.update(
+        rest=rest,
+        grpc=f"{args.host}:{args.grpc_port}",
+        nbd=f"nbd://{args.host}:{args.nbd_port}",
+        caCert=str(data / "tls" / "ca.pem"),
+    )
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f, indent=2)
+    os.replace(tmp, path)

@@ -1,0 +1,73 @@
+"""Metadata records as the official messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from google.protobuf import json_format, timestamp_pb2
+from yandex.cloud.compute.v1 import disk_pb2, snapshot_pb2
+
+from disksnap.meta import Disk, JsonObject, Snapshot
+
+
+def timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def to_json(message: Any) -> JsonObject | None:
+    """A sub-message (hardware generation, KMS key) as stored: its proto3 JSON, or None
+    when unset."""
+    if message is None or not message.ByteSize():
+        return None
+    result: JsonObject = json_format.MessageToDict(message)
+    return result
+
+
+def snapshot_proto(s: Snapshot) -> snapshot_pb2.Snapshot:
+    p = snapshot_pb2.Snapshot(
+        id=s.id,
+        folder_id=s.folder_id,
+        name=s.name,
+        description=s.description,
+        labels=dict(s.labels),
+        storage_size=s.storage_size,
+        disk_size=s.disk_size,
+        product_ids=list(s.product_ids),
+        status=snapshot_pb2.Snapshot.Status.Value(s.status.value),
+        source_disk_id=s.source_disk_id or "",
+    )
+    p.created_at.CopyFrom(timestamp(s.created_at))
+    if s.hardware_generation:
+        json_format.ParseDict(s.hardware_generation, p.hardware_generation)
+    if s.kms_key:
+        json_format.ParseDict(s.kms_key, p.kms_key)
+    return p
+
+
+def disk_proto(x: Disk) -> disk_pb2.Disk:
+    p = disk_pb2.Disk(
+        id=x.id,
+        folder_id=x.folder_id,
+        name=x.name,
+        description=x.description,
+        labels=dict(x.labels),
+        type_id=x.type_id,
+        zone_id=x.zone_id,
+        size=x.size,
+        block_size=x.block_size,
+        product_ids=list(x.product_ids),
+        status=disk_pb2.Disk.Status.Value(x.status.value),
+    )
+    p.created_at.CopyFrom(timestamp(x.created_at))
+    if x.source_image_id:
+        p.source_image_id = x.source_image_id
+    if x.source_snapshot_id:
+        p.source_snapshot_id = x.source_snapshot_id
+    if x.hardware_generation:
+        json_format.ParseDict(x.hardware_generation, p.hardware_generation)
+    if x.kms_key:
+        json_format.ParseDict(x.kms_key, p.kms_key)
+    return p

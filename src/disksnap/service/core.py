@@ -1,0 +1,101 @@
+"""What every handler needs: settings, the caller (authenticated once per call), access
+checks against a folder, and the collaborators (metadata, engine, clock, ids)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from disksnap.domain import errors as d
+from disksnap.domain.clock import Clock
+from disksnap.domain.ids import IdGenerator
+from disksnap.domain.paging import PageTokens
+from disksnap.engine.engine import Engine
+from disksnap.meta import Meta, Transaction
+from disksnap.service.auth import Access, Unauthenticated, bearer_token, check_access
+from disksnap.service.context import CallContext
+
+GiB = 1 << 30
+TiB = 1 << 40
+
+# The official defaults (Yandex Cloud quotas for compute), per folder.
+DEFAULT_QUOTAS: Mapping[str, int] = MappingProxyType(
+    {
+        "compute.snapshots.count": 32,
+        "compute.snapshots.size": 400 * GiB,
+        "compute.disks.count": 32,
+        "compute.disks.size": 4 * TiB,
+    }
+)
+
+ZONE_PREFIXES: Mapping[str, str] = MappingProxyType(
+    {"ru-central1-a": "fhm", "ru-central1-b": "epd", "ru-central1-c": "ef3", "ru-central1-d": "fv4"}
+)
+
+
+class Unimplemented(d.DisksnapError):
+    code = d.Code.UNIMPLEMENTED
+    reason = "UNIMPLEMENTED"
+
+
+class QuotaExceeded(d.ResourceExhausted):
+    reason = "QUOTA_EXCEEDED"
+
+    def __init__(self, metric: str) -> None:
+        super().__init__(f"Limit {metric} exceeded")
+        self.metric = metric
+
+
+@dataclass(frozen=True)
+class Settings:
+    zones: tuple[str, ...] = ("ru-central1-a", "ru-central1-b", "ru-central1-d")
+    quotas: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
+    idempotency_ttl: dt.timedelta = dt.timedelta(hours=24)
+
+
+@dataclass
+class Env:
+    """The collaborators every handler works with."""
+
+    meta: Meta
+    engine: Engine
+    clock: Clock
+    ids: IdGenerator
+    tokens: PageTokens
+    settings: Settings
+
+    def disk_prefix(self, zone_id: str) -> str:
+        return ZONE_PREFIXES.get(zone_id, "fhm")
+
+
+class Call:
+    """One RPC: its context and, once asked for, the authenticated subject."""
+
+    def __init__(self, env: Env, ctx: CallContext) -> None:
+        self.env = env
+        self.ctx = ctx
+        self._subject: str | None = None
+
+    def authenticate(self) -> None:
+        """Unauthenticated unless the call carries a valid token."""
+        _ = self.subject
+
+    @property
+    def subject(self) -> str:
+        if self._subject is None:
+            secret = bearer_token(self.ctx.authorization)
+            with self.env.meta.transaction(readonly=True) as tx:
+                token = tx.tokens.find_valid(secret, now=self.env.clock.now())
+            if token is None:
+                raise Unauthenticated("The token is invalid, expired or revoked")
+            self._subject = token.subject_id
+        return self._subject
+
+    def require(self, tx: Transaction, folder_id: str, access: Access) -> None:
+        """PermissionDenied unless the caller has a role on the folder granting access."""
+        check_access(set(tx.roles.roles_of(self.subject, folder_id)), access, folder_id)
+
+    def now(self) -> dt.datetime:
+        return self.env.clock.now()

@@ -1,0 +1,35 @@
+"""The service layer's entry point: every RPC by its full name, behind one dispatcher
+that both transports call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from google.protobuf.message import Message
+
+from disksnap.service import catalog, disks, operations, snapshots
+from disksnap.service.context import CallContext
+from disksnap.service.core import Call, Env, Unimplemented
+
+Handler = Callable[[Message, Call], Message]
+
+
+class Services:
+    """Implements ``Dispatcher``. Methods without a handler are UNIMPLEMENTED."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.handlers: Mapping[str, Handler] = {
+            **snapshots.HANDLERS,
+            **disks.HANDLERS,
+            **catalog.HANDLERS,
+            **operations.HANDLERS,
+        }
+
+    def dispatch(self, method: str, request: Message, ctx: CallContext) -> Message:
+        handler = self.handlers.get(method)
+        if handler is None:
+            raise Unimplemented(f"{method} is not implemented")
+        call = Call(self.env, ctx)
+        call.authenticate()  # before anything else: no token, no information
+        return handler(request, call)

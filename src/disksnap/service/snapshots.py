@@ -1,0 +1,288 @@
+"""SnapshotService: Get, List, Create, Update, Delete, ListOperations.
+
+Create checks everything, records the snapshot (CREATING) and its operation, and takes
+the engine checkpoint *inside* the same transaction - the snapshot holds the disk as
+it is at the moment the call is accepted; if the transaction then fails, the
+checkpoint is dropped again. A worker builds it and completes the operation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from google.protobuf import empty_pb2
+from google.protobuf.message import Message
+from yandex.cloud.compute.v1 import snapshot_service_pb2 as pb
+
+from disksnap.domain import errors as d
+from disksnap.domain.filters import snake_to_camel
+from disksnap.domain.paging import Listable, parse_list_request
+from disksnap.domain.validation import (
+    check_create_snapshot,
+    check_id,
+    check_list_operations,
+    check_update_snapshot,
+)
+from disksnap.engine.errors import SnapshotNotFound as EngineSnapshotNotFound
+from disksnap.meta import DiskStatus, Snapshot, SnapshotStatus, SnapshotUpdate, Transaction
+from disksnap.service import listing
+from disksnap.service.auth import Access
+from disksnap.service.convert import snapshot_proto, to_json
+from disksnap.service.core import Call, QuotaExceeded
+from disksnap.service.operations import (
+    SNAPSHOT_CREATE,
+    new_operation,
+    operation_proto,
+    remember,
+    replay,
+)
+
+SERVICE = "yandex.cloud.compute.v1.SnapshotService"
+PREFIX = "fd8"
+LISTABLE = Listable(
+    "snapshots",
+    filter_fields=("name", "status", "sourceDiskId"),
+    filter_labels=True,
+    order_fields=("id", "name", "createdAt", "status"),
+)
+OPERATIONS = Listable("snapshot-operations", order_fields=("createdAt",))
+
+
+def get(request: Message, call: Call) -> Message:
+    assert isinstance(request, pb.GetSnapshotRequest)
+    check_id("snapshotId", request.snapshot_id)
+    with call.env.meta.transaction(readonly=True) as tx:
+        snapshot = tx.snapshots.get(request.snapshot_id)
+        call.require(tx, snapshot.folder_id, Access.READ)
+    return snapshot_proto(snapshot)
+
+
+def list_(request: Message, call: Call) -> Message:
+    assert isinstance(request, pb.ListSnapshotsRequest)
+    query = parse_list_request(
+        call.env.tokens,
+        LISTABLE,
+        parent_field="folderId",
+        parent_id=request.folder_id,
+        size=request.page_size,
+        token=request.page_token,
+        filter_text=request.filter,
+        order_by=request.order_by,
+    )
+    with call.env.meta.transaction(readonly=True) as tx:
+        call.require(tx, request.folder_id, Access.READ)
+        page = tx.snapshots.list(
+            request.folder_id,
+            where=listing.conditions(query),
+            order=listing.order(query),
+            after=listing.after(query),
+            limit=query.page_size,
+        )
+    field = query.query.order.field
+    token = listing.next_token(call.env.tokens, query, page, lambda s: (s.id, getattr(s, field)))
+    return pb.ListSnapshotsResponse(
+        snapshots=[snapshot_proto(s) for s in page.items], next_page_token=token
+    )
+
+
+def create(request: Message, call: Call) -> Message:
+    assert isinstance(request, pb.CreateSnapshotRequest)
+    hw = request.hardware_generation if request.HasField("hardware_generation") else None
+    features = hw.WhichOneof("features") if hw is not None else None
+    check_create_snapshot(
+        folder_id=request.folder_id,
+        disk_id=request.disk_id,
+        name=request.name,
+        description=request.description,
+        labels=dict(request.labels),
+        hardware_generation=None
+        if hw is None
+        else ([snake_to_camel(features)] if features else []),
+    )
+    env = call.env
+    snapshot_id, op_id = env.ids.new(PREFIX), env.ids.new(PREFIX)
+    checkpoint = False
+    try:
+        with env.meta.transaction() as tx:
+            previous = replay(tx, call, f"{SERVICE}.Create", request)
+            if previous is not None:
+                return operation_proto(previous)
+            call.require(tx, request.folder_id, Access.WRITE)
+            tx.folders.get(request.folder_id, for_update=True)  # serialises quota checks
+            disk = tx.disks.get(request.disk_id, for_update=True)
+            if disk.folder_id != request.folder_id:
+                call.require(tx, disk.folder_id, Access.READ)
+            if disk.status is not DiskStatus.READY:
+                raise d.FailedPrecondition(f"Disk {disk.id} is {disk.status.value}, not READY")
+            if tx.snapshots.count_by_disk(disk.id, [SnapshotStatus.CREATING]):
+                raise d.FailedPrecondition(f"Another snapshot of disk {disk.id} is being created")
+            _check_quota(tx, call, request.folder_id)
+            record = Snapshot(
+                id=snapshot_id,
+                folder_id=request.folder_id,
+                name=request.name,
+                description=request.description,
+                labels=dict(request.labels),
+                storage_size=0,
+                disk_size=disk.size,
+                product_ids=disk.product_ids,
+                status=SnapshotStatus.CREATING,
+                source_disk_id=disk.id,
+                created_at=call.now(),
+                hardware_generation=to_json(hw) if hw is not None else disk.hardware_generation,
+                kms_key=disk.kms_key,
+            )
+            tx.snapshots.insert(record)
+            op = new_operation(
+                call,
+                op_id=op_id,
+                description="Create snapshot",
+                metadata=pb.CreateSnapshotMetadata(snapshot_id=snapshot_id, disk_id=disk.id),
+                kind=SNAPSHOT_CREATE,
+                resource_id=snapshot_id,
+                folder_id=request.folder_id,
+                params={"snapshot_id": snapshot_id, "disk_id": disk.id},
+            )
+            tx.operations.insert(op)
+            remember(tx, call, f"{SERVICE}.Create", request, op_id)
+            env.engine.create_checkpoint(disk.id, snapshot_id)  # the point in time
+            checkpoint = True
+    except BaseException:
+        if checkpoint:
+            env.engine.abort_checkpoint(snapshot_id)
+        raise
+    return operation_proto(op)
+
+
+def _check_quota(tx: Transaction, call: Call, folder_id: str) -> None:
+    limits = tx.quotas.limits(folder_id, call.env.settings.quotas)
+    usage = tx.snapshots.usage(folder_id)
+    if usage.count + 1 > limits["compute.snapshots.count"]:
+        raise QuotaExceeded("compute.snapshots.count")
+    if usage.size >= limits["compute.snapshots.size"]:
+        raise QuotaExceeded("compute.snapshots.size")
+
+
+def update(request: Message, call: Call) -> Message:
+    assert isinstance(request, pb.UpdateSnapshotRequest)
+    paths = list(request.update_mask.paths)
+    check_update_snapshot(
+        snapshot_id=request.snapshot_id,
+        update_mask=paths,
+        name=request.name,
+        description=request.description,
+        labels=dict(request.labels),
+    )
+    fields = paths or ["name", "description", "labels"]
+    changes: SnapshotUpdate = {}
+    if "name" in fields:
+        changes["name"] = request.name
+    if "description" in fields:
+        changes["description"] = request.description
+    if "labels" in fields:
+        changes["labels"] = dict(request.labels)
+    env = call.env
+    with env.meta.transaction() as tx:
+        previous = replay(tx, call, f"{SERVICE}.Update", request)
+        if previous is not None:
+            return operation_proto(previous)
+        snapshot = tx.snapshots.get(request.snapshot_id, for_update=True)
+        call.require(tx, snapshot.folder_id, Access.WRITE)
+        updated = tx.snapshots.update(snapshot.id, changes)
+        op = new_operation(
+            call,
+            op_id=env.ids.new(PREFIX),
+            description="Update snapshot",
+            metadata=pb.UpdateSnapshotMetadata(snapshot_id=snapshot.id),
+            kind="compute.snapshots.update",
+            resource_id=snapshot.id,
+            folder_id=snapshot.folder_id,
+            response=snapshot_proto(updated),
+        )
+        tx.operations.insert(op)
+        remember(tx, call, f"{SERVICE}.Update", request, op.id)
+    return operation_proto(op)
+
+
+def delete(request: Message, call: Call) -> Message:
+    """Unpublish the snapshot. Its chunks go with the next GC; the next snapshot of the
+    same disk takes over the storage it no longer shares."""
+    assert isinstance(request, pb.DeleteSnapshotRequest)
+    check_id("snapshotId", request.snapshot_id)
+    env = call.env
+    with env.meta.transaction() as tx:
+        previous = replay(tx, call, f"{SERVICE}.Delete", request)
+        if previous is not None:
+            return operation_proto(previous)
+        snapshot = tx.snapshots.get(request.snapshot_id, for_update=True)
+        call.require(tx, snapshot.folder_id, Access.WRITE)
+        if snapshot.status is SnapshotStatus.CREATING:
+            raise d.FailedPrecondition(f"Snapshot {snapshot.id} is still being created")
+        tx.snapshots.delete(snapshot.id)
+        op = new_operation(
+            call,
+            op_id=env.ids.new(PREFIX),
+            description="Delete snapshot",
+            metadata=pb.DeleteSnapshotMetadata(snapshot_id=snapshot.id),
+            kind="compute.snapshots.delete",
+            resource_id=snapshot.id,
+            folder_id=snapshot.folder_id,
+            response=empty_pb2.Empty(),
+        )
+        tx.operations.insert(op)
+        remember(tx, call, f"{SERVICE}.Delete", request, op.id)
+    # After the commit: a crash here leaves an unreferenced manifest, never a record
+    # that points at nothing.
+    with contextlib.suppress(EngineSnapshotNotFound):
+        env.engine.delete_snapshot(snapshot.id)
+    if snapshot.source_disk_id:
+        refresh_storage_sizes(call, snapshot.source_disk_id)
+    return operation_proto(op)
+
+
+def refresh_storage_sizes(call: Call, disk_id: str) -> None:
+    """storageSize is the delta from the previous snapshot of the same disk; record what
+    the engine now computes for each READY snapshot of the disk."""
+    sizes = call.env.engine.storage_sizes(disk_id)
+    with call.env.meta.transaction() as tx:
+        for snapshot_id, size in sizes.items():
+            try:
+                current = tx.snapshots.get(snapshot_id)
+            except d.NotFound:
+                continue
+            if current.storage_size != size and current.status is SnapshotStatus.READY:
+                tx.snapshots.update(snapshot_id, {"storage_size": size})
+
+
+def list_operations(request: Message, call: Call) -> Message:
+    assert isinstance(request, pb.ListSnapshotOperationsRequest)
+    check_list_operations("snapshotId", request.snapshot_id, request.page_size)
+    query = parse_list_request(
+        call.env.tokens,
+        OPERATIONS,
+        parent_field="snapshotId",
+        parent_id=request.snapshot_id,
+        size=request.page_size,
+        token=request.page_token,
+        order_by="createdAt desc",
+    )
+    with call.env.meta.transaction(readonly=True) as tx:
+        snapshot = tx.snapshots.get(request.snapshot_id)
+        call.require(tx, snapshot.folder_id, Access.READ)
+        page = tx.operations.list_by_resource(
+            snapshot.id, after=listing.after(query), limit=query.page_size
+        )
+    token = listing.next_token(call.env.tokens, query, page, lambda o: (o.id, o.created_at))
+    return pb.ListSnapshotOperationsResponse(
+        operations=[operation_proto(o) for o in page.items], next_page_token=token
+    )
+
+
+HANDLERS = {
+    f"{SERVICE}.Get": get,
+    f"{SERVICE}.List": list_,
+    f"{SERVICE}.Create": create,
+    f"{SERVICE}.Update": update,
+    f"{SERVICE}.Delete": delete,
+    f"{SERVICE}.ListOperations": list_operations,
+}

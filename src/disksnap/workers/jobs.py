@@ -1,0 +1,60 @@
+"""The jobs behind long-running operations, by operation kind.
+
+A job returns the operation's result, or None to hand the operation back unfinished
+(the engine is shutting down, or the lease was lost): it will be claimed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+
+from disksnap.domain import errors as d
+from disksnap.engine.errors import BuildCancelled, CheckpointNotFound, EngineClosing
+from disksnap.meta import OperationResult, SnapshotStatus
+from disksnap.service.convert import snapshot_proto
+from disksnap.service.core import Env
+from disksnap.service.operations import SNAPSHOT_CREATE, error_result, response_result
+from disksnap.service.status import simple_status, status_of
+from disksnap.workers.lease import Lease
+
+Job = Callable[[Env, Lease], OperationResult | None]
+
+
+def build_snapshot(env: Env, lease: Lease) -> OperationResult | None:
+    snapshot_id = str(lease.op.params["snapshot_id"])
+    disk_id = str(lease.op.params["disk_id"])
+    try:
+        try:
+            env.engine.build_snapshot(snapshot_id, progress=lease.progress, cancel=lease.cancel)
+        except CheckpointNotFound:
+            env.engine.snapshot(snapshot_id)  # published before a restart, or NotFound
+    except EngineClosing:
+        return None
+    except BuildCancelled:
+        if lease.lost:
+            return None
+        _drop_checkpoint(env, snapshot_id)
+        with env.meta.transaction() as tx:
+            tx.snapshots.delete(snapshot_id)
+        return error_result(simple_status(d.Code.CANCELLED, "Operation was cancelled", lease.op.id))
+    except d.DisksnapError as e:
+        _drop_checkpoint(env, snapshot_id)
+        with env.meta.transaction() as tx:
+            tx.snapshots.update(snapshot_id, {"status": SnapshotStatus.ERROR})
+        return error_result(status_of(e, lease.op.id))
+    sizes = env.engine.storage_sizes(disk_id)
+    with env.meta.transaction() as tx:
+        record = tx.snapshots.update(
+            snapshot_id,
+            {"status": SnapshotStatus.READY, "storage_size": sizes.get(snapshot_id, 0)},
+        )
+    return response_result(snapshot_proto(record))
+
+
+def _drop_checkpoint(env: Env, snapshot_id: str) -> None:
+    with contextlib.suppress(CheckpointNotFound):
+        env.engine.abort_checkpoint(snapshot_id)
+
+
+JOBS: Mapping[str, Job] = {SNAPSHOT_CREATE: build_snapshot}

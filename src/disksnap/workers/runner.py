@@ -1,0 +1,81 @@
+"""The worker loop: claim an operation, run its job under a lease, complete it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Mapping
+
+from disksnap.meta.errors import LeaseLost
+from disksnap.service.core import Env
+from disksnap.service.operations import error_result
+from disksnap.service.status import internal_status
+from disksnap.workers.jobs import JOBS, Job
+from disksnap.workers.lease import Lease
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(
+        self,
+        env: Env,
+        owner: str,
+        *,
+        lease: dt.timedelta = dt.timedelta(seconds=30),
+        poll_seconds: float = 0.2,
+        jobs: Mapping[str, Job] = JOBS,
+    ) -> None:
+        self.env = env
+        self.owner = owner
+        self.lease = lease
+        self.poll_seconds = poll_seconds
+        self.jobs = jobs
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> bool:
+        """Claim and run one operation; False when there was none to claim."""
+        with self.env.meta.transaction() as tx:
+            op = tx.operations.claim(self.owner, self.lease, kinds=list(self.jobs))
+        if op is None:
+            return False
+        lease = Lease(self.env, op, self.owner, self.lease)
+        try:
+            result = self.jobs[op.kind](self.env, lease)
+        except Exception:
+            log.exception("operation %s (%s) failed unexpectedly", op.id, op.kind)
+            result = error_result(internal_status(op.id))
+        try:
+            with self.env.meta.transaction() as tx:
+                if result is None:
+                    tx.operations.release(op.id, self.owner)
+                else:
+                    tx.operations.finish(op.id, self.owner, result)
+        except LeaseLost:
+            log.warning("operation %s: lease lost before completion", op.id)
+        return True
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name=f"worker-{self.owner}")
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Claim nothing more; the job in hand finishes or is handed back."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:
+                log.exception("worker %s: claiming failed", self.owner)
+                busy = False
+            if not busy:
+                self._stop.wait(self.poll_seconds)
