@@ -2,14 +2,18 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: bootstrap run test lint check
+.PHONY: bootstrap run bench test lint
 
 bootstrap:
 	@./scripts/bootstrap.sh
 
-# Until the API server lands (issue 3) the service's face is the engine benchmark on a
-# small disk: full + incremental snapshot, restore checked bit-exact, beside restic and borg.
+# The service on the embedded default: SQLite + a local chunk directory in ./data.
+# data/bootstrap.json holds the endpoints, the default folder and an admin token.
 run: bootstrap
+	$(BIN)/disksnap serve --data-dir data
+
+# The engine benchmark beside restic and borg (see bench/engine.py).
+bench: bootstrap
 	$(BIN)/disksnap bench --size 512MiB --json bench/results/engine-512MiB.json
 
 lint: bootstrap

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,10 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         w.start()
     log.info("REST on http://%s:%s, data in %s", host, port, data)
     server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    # uvicorn handles SIGINT/SIGTERM while it runs, then re-raises the signal to the
+    # handler it found; ours only notes it, so the clean shutdown below always runs.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     try:
         server.run(sockets=[sock])  # returns on SIGINT/SIGTERM
     finally:
