@@ -187,6 +187,16 @@ class Disks(_Resources[Disk]):
     def _missing(self, record_id: str) -> DisksnapError:
         return DiskNotFound(record_id)
 
+    def count_by_snapshot(
+        self, snapshot_id: str, statuses: Collection[DiskStatus] | None = None
+    ) -> int:
+        """How many disks have ``snapshot_id`` as source (only those in ``statuses``)."""
+        table = self.table
+        query = sa.select(sa.func.count()).where(table.c.source_snapshot_id == snapshot_id)
+        if statuses is not None:
+            query = query.where(table.c.status.in_([status.value for status in statuses]))
+        return int(self._conn.execute(query).scalar_one())
+
     def update(self, disk_id: str, changes: DiskUpdate) -> Disk:
         """Change the given fields; return the updated disk. Raise ``DiskNotFound`` or
         ``NameTaken``. ``labels`` replaces the whole set."""

@@ -103,29 +103,34 @@ def request_hash(method: str, request: Message) -> str:
 
 def replay(tx: Transaction, call: Call, method: str, request: Message) -> Operation | None:
     """The operation an earlier call with the same Idempotency-Key started, if any.
-    The same key with a different request is an error; keys expire after the TTL."""
+    The same key with a different request is an error; keys expire after the TTL. The
+    caller must still be allowed to change the operation's folder."""
     key = call.ctx.idempotency_key
     if not key:
         return None
     record = tx.idempotency.get(call.subject, key)
-    if record is None or record.created_at < call.now() - call.env.settings.idempotency_ttl:
+    if record is None:
+        return None
+    expired = call.now() - call.env.settings.idempotency_ttl
+    if record.created_at < expired:
+        tx.idempotency.purge(expired)  # rare: only when a key comes back after its TTL
         return None
     if record.request_hash != request_hash(method, request):
         raise IdempotencyConflict(
             f"Idempotency key {key!r} was already used with a different request"
         )
-    return tx.operations.get(record.operation_id)
+    op = tx.operations.get(record.operation_id)
+    call.require(tx, str(op.params["folder_id"]), Access.WRITE)
+    return op
 
 
 def remember(tx: Transaction, call: Call, method: str, request: Message, op_id: str) -> None:
     key = call.ctx.idempotency_key
-    if not key:
-        return
-    expired = call.now() - call.env.settings.idempotency_ttl
-    tx.idempotency.purge(expired)
-    tx.idempotency.insert(
-        IdempotencyRecord(call.subject, key, request_hash(method, request), op_id, call.now())
-    )
+    if key:
+        record = IdempotencyRecord(
+            call.subject, key, request_hash(method, request), op_id, call.now()
+        )
+        tx.idempotency.insert(record)
 
 
 # --- OperationService ------------------------------------------------------------------

@@ -218,6 +218,8 @@ def delete(request: Message, call: Call) -> Message:
         call.require(tx, snapshot.folder_id, Access.WRITE)
         if snapshot.status is SnapshotStatus.CREATING:
             raise d.FailedPrecondition(f"Snapshot {snapshot.id} is still being created")
+        if tx.disks.count_by_snapshot(snapshot.id, [DiskStatus.CREATING]):
+            raise d.FailedPrecondition(f"A disk is being created from snapshot {snapshot.id}")
         tx.snapshots.delete(snapshot.id)
         op = new_operation(
             call,

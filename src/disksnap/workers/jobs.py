@@ -11,11 +11,17 @@ from collections.abc import Callable, Mapping
 
 from disksnap.domain import errors as d
 from disksnap.engine.errors import BuildCancelled, CheckpointNotFound, EngineClosing
-from disksnap.meta import OperationResult, SnapshotStatus
+from disksnap.meta import DiskStatus, Operation, OperationResult, SnapshotStatus
 from disksnap.service.convert import snapshot_proto
 from disksnap.service.core import Env
-from disksnap.service.operations import SNAPSHOT_CREATE, error_result, response_result
+from disksnap.service.operations import (
+    DISK_CREATE,
+    SNAPSHOT_CREATE,
+    error_result,
+    response_result,
+)
 from disksnap.service.status import simple_status, status_of
+from disksnap.workers.disk_jobs import DISK_JOBS
 from disksnap.workers.lease import Lease
 
 Job = Callable[[Env, Lease], OperationResult | None]
@@ -52,9 +58,29 @@ def build_snapshot(env: Env, lease: Lease) -> OperationResult | None:
     return response_result(snapshot_proto(record))
 
 
+def abandon_snapshot(env: Env, op: Operation) -> None:
+    """After a job crashed: the snapshot cannot be trusted, say so and free the disk."""
+    snapshot_id = str(op.params["snapshot_id"])
+    _drop_checkpoint(env, snapshot_id)
+    with env.meta.transaction() as tx, contextlib.suppress(d.NotFound):
+        tx.snapshots.update(snapshot_id, {"status": SnapshotStatus.ERROR})
+
+
 def _drop_checkpoint(env: Env, snapshot_id: str) -> None:
     with contextlib.suppress(CheckpointNotFound):
         env.engine.abort_checkpoint(snapshot_id)
 
 
-JOBS: Mapping[str, Job] = {SNAPSHOT_CREATE: build_snapshot}
+def abandon_disk(env: Env, op: Operation) -> None:
+    with env.meta.transaction() as tx, contextlib.suppress(d.NotFound):
+        tx.disks.update(str(op.params["disk_id"]), {"status": DiskStatus.ERROR})
+
+
+JOBS: Mapping[str, Job] = {SNAPSHOT_CREATE: build_snapshot, **DISK_JOBS}
+
+# What to do with an operation's resource when its job raised unexpectedly (a bug):
+# mark it ERROR, so that it can be seen and deleted rather than stay CREATING.
+ABANDON: Mapping[str, Callable[[Env, Operation], None]] = {
+    SNAPSHOT_CREATE: abandon_snapshot,
+    DISK_CREATE: abandon_disk,
+}

@@ -11,7 +11,7 @@ from disksnap.meta.errors import LeaseLost
 from disksnap.service.core import Env
 from disksnap.service.operations import error_result
 from disksnap.service.status import internal_status
-from disksnap.workers.jobs import JOBS, Job
+from disksnap.workers.jobs import ABANDON, JOBS, Job
 from disksnap.workers.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,12 @@ class Worker:
         except Exception:
             log.exception("operation %s (%s) failed unexpectedly", op.id, op.kind)
             result = error_result(internal_status(op.id))
+            abandon = ABANDON.get(op.kind)
+            if abandon is not None:
+                try:
+                    abandon(self.env, op)
+                except Exception:
+                    log.exception("operation %s: cleaning up after the failure failed", op.id)
         try:
             with self.env.meta.transaction() as tx:
                 if result is None:
