@@ -33,6 +33,7 @@ from disksnap.meta import Meta
 from disksnap.service.bootstrap import Admin, bootstrap, reconcile
 from disksnap.service.core import Env, Settings
 from disksnap.service.services import Services
+from disksnap.workers.hydrator import Hydrator
 from disksnap.workers.runner import Worker
 
 if TYPE_CHECKING:
@@ -72,8 +73,10 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     sock = socket.create_server((args.host, args.rest_port))
     host, port = sock.getsockname()[:2]
     _write_bootstrap(data, args, f"http://{host}:{port}", admin)
+    hydrator = Hydrator(engine)
     for w in workers:
         w.start()
+    hydrator.start()
     log.info("REST on http://%s:%s, data in %s", host, port, data)
     server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
     # uvicorn handles SIGINT/SIGTERM while it runs, then re-raises the signal to the
@@ -85,9 +88,11 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     finally:
         for w in workers:
             w.request_stop()
+        hydrator.request_stop()
         engine.close()  # running jobs stop at their next extent and are handed back
         for w in workers:
             w.stop()
+        hydrator.stop()
         meta.close()
         sock.close()
     log.info("stopped")
