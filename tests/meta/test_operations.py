@@ -223,3 +223,19 @@ def test_concurrent_claims_never_share(open_meta: MetaFactory) -> None:
         for op_id, owner in claims:
             current = tx.operations.get(op_id)
             assert (current.lease_owner, current.attempts) == (owner, 1)
+
+
+def test_counts_by_kind_and_state(queue: Meta) -> None:
+    with queue.transaction() as tx:
+        tx.operations.insert(operation("op1"))
+        tx.operations.insert(operation("op2"))
+        tx.operations.insert(operation("op3", kind="compute.disks.create"))
+        tx.operations.insert(operation("op4", done=True, result=RESPONSE))
+        assert tx.operations.claim("w1", LEASE) is not None
+    with queue.transaction(readonly=True) as tx:
+        assert tx.operations.counts() == {
+            ("compute.snapshots.create", "done"): 1,
+            ("compute.snapshots.create", "running"): 1,
+            ("compute.snapshots.create", "pending"): 1,
+            ("compute.disks.create", "pending"): 1,
+        }

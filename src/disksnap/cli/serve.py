@@ -24,7 +24,7 @@ import uvicorn
 
 from disksnap.api.rest.openapi import build_openapi
 from disksnap.api.rest.routes import build_route_table
-from disksnap.api.rest.server import create_app
+from disksnap.api.rest.server import RestMetrics, create_app
 from disksnap.domain.clock import SystemClock
 from disksnap.domain.ids import IdGenerator
 from disksnap.domain.paging import PageTokens
@@ -32,6 +32,7 @@ from disksnap.engine.engine import Engine
 from disksnap.meta import Meta
 from disksnap.service.bootstrap import Admin, bootstrap, reconcile
 from disksnap.service.core import Env, Settings
+from disksnap.service.metrics import ServiceCollector
 from disksnap.service.services import Services
 from disksnap.workers.hydrator import Hydrator
 from disksnap.workers.runner import Worker
@@ -69,7 +70,9 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         Worker(env, f"{socket.gethostname()}-{os.getpid()}-{i}") for i in range(args.workers)
     ]
     table = build_route_table()
-    app = create_app(Services(env), table, build_openapi(table))
+    metrics = RestMetrics.create()
+    metrics.registry.register(ServiceCollector(env))
+    app = create_app(Services(env), table, build_openapi(table), metrics)
     sock = socket.create_server((args.host, args.rest_port))
     host, port = sock.getsockname()[:2]
     _write_bootstrap(data, args, f"http://{host}:{port}", admin)

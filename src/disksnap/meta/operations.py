@@ -111,6 +111,18 @@ class Operations(Repository):
             convert=_operation,
         )
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Operations by (kind, state); state is ``done``, ``running`` (leased, lease not
+        expired) or ``pending``. For metrics."""
+        now = self._clock.now()
+        state = sa.case(
+            (_T.c.done, "done"),
+            (sa.and_(_T.c.lease_owner.is_not(None), _T.c.lease_expires_at > now), "running"),
+            else_="pending",
+        )
+        query = sa.select(_T.c.kind, state, sa.func.count()).group_by(_T.c.kind, state)
+        return {(kind, st): int(n) for kind, st, n in self._conn.execute(query)}
+
     def request_cancel(self, op_id: str) -> Operation:
         """Flag the operation for cancellation; a no-op once it is done.
         Raise ``OperationNotFound``."""

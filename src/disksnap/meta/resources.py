@@ -238,6 +238,11 @@ class Snapshots(_Resources[Snapshot]):
         or ``NameTaken``. ``labels`` replaces the whole set."""
         return self._update(snapshot_id, changes)
 
+    def total_storage(self) -> int:
+        """Stored bytes of every snapshot (the sum of their storage sizes)."""
+        query = sa.select(sa.func.coalesce(sa.func.sum(self.table.c.storage_size), 0))
+        return int(self._conn.execute(query).scalar_one())
+
     def count_by_disk(
         self, disk_id: str, statuses: Collection[SnapshotStatus] | None = None
     ) -> int:
