@@ -25,6 +25,7 @@ import uvicorn
 from disksnap.api.rest.openapi import build_openapi
 from disksnap.api.rest.routes import build_route_table
 from disksnap.api.rest.server import RestMetrics, create_app
+from disksnap.cli import logs
 from disksnap.domain.clock import SystemClock
 from disksnap.domain.ids import IdGenerator
 from disksnap.domain.paging import PageTokens
@@ -56,7 +57,7 @@ def register(subparsers: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, _extra: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
     data: Path = args.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     clock = SystemClock()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
 from google.protobuf.message import Message
+
+# The request being served, for log records (set by the transport for each call).
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from disksnap.api.rest.errors import RequestInvalid
 from disksnap.api.rest.routes import Match, MethodNotAllowed, RouteTable
 from disksnap.api.rest.transcode import parse_query, render, render_response, transcode
 from disksnap.domain.errors import Code, DisksnapError
-from disksnap.service.context import CallContext, Dispatcher
+from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.status import HTTP_STATUS, internal_status, simple_status, status_of
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ class _Api:
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id()
+        REQUEST_ID.set(request_id)  # this task's context; copied into the worker thread
         started = time.perf_counter()
         rpc = "unrouted"
         response: Response
@@ -124,6 +125,14 @@ class _Api:
             code = Code.INTERNAL
             response = _error(internal_status(request_id))
         response.headers["x-request-id"] = request_id
+        log.info(
+            "%s %s -> %s %s",
+            request.method,
+            request.url.path,
+            response.status_code,
+            code.name,
+            extra={"rpc": rpc, "seconds": round(time.perf_counter() - started, 6)},
+        )
         self.metrics.requests.labels(rpc, code.name).inc()
         self.metrics.seconds.labels(rpc).observe(time.perf_counter() - started)
         return response
