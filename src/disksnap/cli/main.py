@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from disksnap import __version__
-from disksnap.cli import bench, serve, store
+from disksnap.cli import admin, bench, compute, operation, serve, store
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -24,7 +24,7 @@ class Command(Protocol):
     def register(self, subparsers: Subparsers) -> None: ...
 
 
-COMMANDS: tuple[Command, ...] = (serve, store, bench)
+COMMANDS: tuple[Command, ...] = (serve, compute, operation, admin, store, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
