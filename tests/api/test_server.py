@@ -165,6 +165,8 @@ def test_unknown_paths_and_methods(server: tuple[str, Recorder]) -> None:
     status, headers, body = call(base, "PUT", "/compute/v1/snapshots/fd8x", b"{}")
     assert (status, body["code"]) == (405, 12)
     assert set(headers["allow"].split(", ")) == {"GET", "PATCH", "DELETE"}
+    status, headers, body = call(base, "TRACE", "/compute/v1/snapshots/fd8x")
+    assert (status, body["code"]) == (405, 12)  # Status JSON even for unusual methods
 
 
 def test_unexpected_errors_are_500_without_internals(

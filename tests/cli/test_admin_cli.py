@@ -43,9 +43,9 @@ def test_a_viewer_can_list_but_not_create_and_an_editor_can(cli: Cli, server: Se
     )
     assert (viewer.code, viewer.stderr) == (0, "")
     token = viewer.stdout.removesuffix("\n")
-    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token), "only the token is printed"
+    assert re.fullmatch(r"ds1\.[A-Za-z0-9_-]{43}", token), "only the token is printed"
 
-    as_alice = f"--token={token} --folder-id {folder}"  # a token may start with "-"
+    as_alice = f"--token={token} --folder-id {folder}"
     assert cli(f"compute disk list {as_alice} --format json").json() == []
     denied = cli(f"compute disk create --size 4MiB {as_alice}").error(1)
     assert denied.startswith("ERROR: Permission denied: the caller has no compute.editor")

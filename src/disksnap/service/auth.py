@@ -43,9 +43,13 @@ ROLES: dict[str, frozenset[Access]] = {
 TOKEN_BYTES = 32
 
 
+TOKEN_PREFIX = "ds1."
+
+
 def new_token() -> str:
-    """A fresh bearer token (URL-safe, 256 bits of randomness)."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
+    """A fresh bearer token: a fixed prefix (so it never starts with ``-``, which command
+    lines would take for an option) and 256 bits of URL-safe randomness."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
 
 
 def token_hash(token: str) -> str:

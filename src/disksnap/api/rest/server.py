@@ -82,7 +82,9 @@ def create_app(
     async def metrics_text(_request: Request) -> Response:
         return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    # Every method reaches the API handler, so that unknown ones get a Status JSON 405
+    # (or 404) rather than the framework's plain-text answer.
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
     return Starlette(
         routes=[
             StarletteRoute("/openapi.json", openapi_json, methods=["GET"]),
