@@ -23,7 +23,7 @@ from yandex.cloud.compute.v1 import disk_service_pb2 as pb
 from disksnap.domain import errors as d
 from disksnap.domain.errors import BadRequest
 from disksnap.domain.filters import snake_to_camel
-from disksnap.domain.paging import Listable, parse_list_request
+from disksnap.domain.paging import Listable
 from disksnap.domain.validation import (
     check_create_disk,
     check_id,
@@ -78,28 +78,8 @@ def get(request: Message, call: Call) -> Message:
 
 def list_(request: Message, call: Call) -> Message:
     assert isinstance(request, pb.ListDisksRequest)
-    query = parse_list_request(
-        call.env.tokens,
-        LISTABLE,
-        parent_field="folderId",
-        parent_id=request.folder_id,
-        size=request.page_size,
-        token=request.page_token,
-        filter_text=request.filter,
-        order_by=request.order_by,
-    )
-    with call.env.meta.transaction(readonly=True) as tx:
-        call.require(tx, request.folder_id, Access.READ)
-        page = tx.disks.list(
-            request.folder_id,
-            where=listing.conditions(query),
-            order=listing.order(query),
-            after=listing.after(query),
-            limit=query.page_size,
-        )
-    field = query.query.order.field
-    token = listing.next_token(call.env.tokens, query, page, lambda x: (x.id, getattr(x, field)))
-    return pb.ListDisksResponse(disks=[disk_proto(x) for x in page.items], next_page_token=token)
+    items, token = listing.list_in_folder(call, LISTABLE, request, lambda tx: tx.disks)
+    return pb.ListDisksResponse(disks=[disk_proto(x) for x in items], next_page_token=token)
 
 
 # --- Create --------------------------------------------------------------------------
@@ -356,24 +336,17 @@ def _done_operation(call: Call, disk: Disk, *, verb: str, metadata: Message) -> 
 def list_operations(request: Message, call: Call) -> Message:
     assert isinstance(request, pb.ListDiskOperationsRequest)
     check_list_operations("diskId", request.disk_id, request.page_size)
-    query = parse_list_request(
-        call.env.tokens,
+    items, token = listing.list_operations(
+        call,
         OPERATIONS,
         parent_field="diskId",
         parent_id=request.disk_id,
-        size=request.page_size,
-        token=request.page_token,
-        order_by="createdAt desc",
+        page_size=request.page_size,
+        page_token=request.page_token,
+        folder_of=lambda tx: tx.disks.get(request.disk_id).folder_id,
     )
-    with call.env.meta.transaction(readonly=True) as tx:
-        disk = tx.disks.get(request.disk_id)
-        call.require(tx, disk.folder_id, Access.READ)
-        page = tx.operations.list_by_resource(
-            disk.id, after=listing.after(query), limit=query.page_size
-        )
-    token = listing.next_token(call.env.tokens, query, page, lambda o: (o.id, o.created_at))
     return pb.ListDiskOperationsResponse(
-        operations=[operation_proto(o) for o in page.items], next_page_token=token
+        operations=[operation_proto(o) for o in items], next_page_token=token
     )
 
 

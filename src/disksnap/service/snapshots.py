@@ -16,7 +16,7 @@ from yandex.cloud.compute.v1 import snapshot_service_pb2 as pb
 
 from disksnap.domain import errors as d
 from disksnap.domain.filters import snake_to_camel
-from disksnap.domain.paging import Listable, parse_list_request
+from disksnap.domain.paging import Listable
 from disksnap.domain.validation import (
     check_create_snapshot,
     check_id,
@@ -59,29 +59,9 @@ def get(request: Message, call: Call) -> Message:
 
 def list_(request: Message, call: Call) -> Message:
     assert isinstance(request, pb.ListSnapshotsRequest)
-    query = parse_list_request(
-        call.env.tokens,
-        LISTABLE,
-        parent_field="folderId",
-        parent_id=request.folder_id,
-        size=request.page_size,
-        token=request.page_token,
-        filter_text=request.filter,
-        order_by=request.order_by,
-    )
-    with call.env.meta.transaction(readonly=True) as tx:
-        call.require(tx, request.folder_id, Access.READ)
-        page = tx.snapshots.list(
-            request.folder_id,
-            where=listing.conditions(query),
-            order=listing.order(query),
-            after=listing.after(query),
-            limit=query.page_size,
-        )
-    field = query.query.order.field
-    token = listing.next_token(call.env.tokens, query, page, lambda s: (s.id, getattr(s, field)))
+    items, token = listing.list_in_folder(call, LISTABLE, request, lambda tx: tx.snapshots)
     return pb.ListSnapshotsResponse(
-        snapshots=[snapshot_proto(s) for s in page.items], next_page_token=token
+        snapshots=[snapshot_proto(x) for x in items], next_page_token=token
     )
 
 
@@ -259,24 +239,17 @@ def refresh_storage_sizes(call: Call, disk_id: str) -> None:
 def list_operations(request: Message, call: Call) -> Message:
     assert isinstance(request, pb.ListSnapshotOperationsRequest)
     check_list_operations("snapshotId", request.snapshot_id, request.page_size)
-    query = parse_list_request(
-        call.env.tokens,
+    items, token = listing.list_operations(
+        call,
         OPERATIONS,
         parent_field="snapshotId",
         parent_id=request.snapshot_id,
-        size=request.page_size,
-        token=request.page_token,
-        order_by="createdAt desc",
+        page_size=request.page_size,
+        page_token=request.page_token,
+        folder_of=lambda tx: tx.snapshots.get(request.snapshot_id).folder_id,
     )
-    with call.env.meta.transaction(readonly=True) as tx:
-        snapshot = tx.snapshots.get(request.snapshot_id)
-        call.require(tx, snapshot.folder_id, Access.READ)
-        page = tx.operations.list_by_resource(
-            snapshot.id, after=listing.after(query), limit=query.page_size
-        )
-    token = listing.next_token(call.env.tokens, query, page, lambda o: (o.id, o.created_at))
     return pb.ListSnapshotOperationsResponse(
-        operations=[operation_proto(o) for o in page.items], next_page_token=token
+        operations=[operation_proto(o) for o in items], next_page_token=token
     )
 
 
