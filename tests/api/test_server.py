@@ -167,6 +167,11 @@ def test_unknown_paths_and_methods(server: tuple[str, Recorder]) -> None:
     assert set(headers["allow"].split(", ")) == {"GET", "PATCH", "DELETE"}
     status, headers, body = call(base, "TRACE", "/compute/v1/snapshots/fd8x")
     assert (status, body["code"]) == (405, 12)  # Status JSON even for unusual methods
+    status, headers, body = call(base, "QUERY", "/compute/v1/zones")  # no route lists it
+    assert (status, body["code"]) == (405, 12)
+    assert "x-request-id" in headers
+    status, headers, body = call(base, "GET", "/compute/v1/snapshots/a%0Ab")
+    assert (status, body["code"]) == (404, 5)
 
 
 def test_unexpected_errors_are_500_without_internals(

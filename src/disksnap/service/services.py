@@ -27,9 +27,9 @@ class Services:
         }
 
     def dispatch(self, method: str, request: Message, ctx: CallContext) -> Message:
+        call = Call(self.env, ctx)
+        call.authenticate()  # before anything else: no token, no information
         handler = self.handlers.get(method)
         if handler is None:
             raise Unimplemented(f"{method} is not implemented")
-        call = Call(self.env, ctx)
-        call.authenticate()  # before anything else: no token, no information
         return handler(request, call)

@@ -26,6 +26,7 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
@@ -90,8 +91,25 @@ def create_app(
             StarletteRoute("/openapi.json", openapi_json, methods=["GET"]),
             StarletteRoute("/metrics", metrics_text, methods=["GET"]),
             StarletteRoute("/{path:path}", api.handle, methods=methods),
-        ]
+        ],
+        # What the framework itself refuses (a method no route lists, a path it cannot
+        # route) is answered in the API's own Status JSON too.
+        exception_handlers={HTTPException: _framework_error},
     )
+
+
+async def _framework_error(_request: Request, exc: Exception) -> Response:
+    request_id = _request_id()
+    status_code = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status_code == 405:
+        response = _error(simple_status(Code.UNIMPLEMENTED, "Method Not Allowed", request_id), 405)
+    elif status_code == 404:
+        response = _error(simple_status(Code.NOT_FOUND, "Not Found", request_id))
+    else:
+        code = Code.INVALID_ARGUMENT if status_code < 500 else Code.INTERNAL
+        response = _error(simple_status(code, str(getattr(exc, "detail", "")), request_id))
+    response.headers["x-request-id"] = request_id
+    return response
 
 
 def _request_id() -> str:
