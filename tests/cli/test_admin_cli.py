@@ -5,31 +5,13 @@ quotas they wrote. (``Cli``: see ``test_compute_cli``.)"""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.cli.test_compute_cli import ENVIRONMENT, Cli
+from tests.cli.conftest import Cli
 from tests.e2e.conftest import Server
 
 MiB = 1 << 20
 GiB = 1 << 30
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    s = Server(tmp_path_factory.mktemp("admin") / "data").start()
-    yield s
-    assert s.stop() == 0
-
-
-@pytest.fixture
-def cli(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    for name in ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    return Cli(server, tmp_path)
 
 
 def test_a_viewer_can_list_but_not_create_and_an_editor_can(cli: Cli, server: Server) -> None:
