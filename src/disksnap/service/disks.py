@@ -49,8 +49,8 @@ from disksnap.service.operations import (
     DISK_CREATE,
     new_operation,
     operation_proto,
-    remember,
     replay,
+    store_operation,
 )
 
 SERVICE = "yandex.cloud.compute.v1.DiskService"
@@ -115,8 +115,7 @@ def create(request: Message, call: Call) -> Message:
                 "snapshot_id": source.id if source is not None else None,
             },
         )
-        tx.operations.insert(op)
-        remember(tx, call, f"{SERVICE}.Create", request, op_id)
+        store_operation(tx, call, f"{SERVICE}.Create", request, op)
     return operation_proto(op)
 
 
@@ -253,8 +252,7 @@ def update(request: Message, call: Call) -> Message:
         op = _done_operation(
             call, updated, verb="update", metadata=pb.UpdateDiskMetadata(disk_id=disk.id)
         )
-        tx.operations.insert(op)
-        remember(tx, call, f"{SERVICE}.Update", request, op.id)
+        store_operation(tx, call, f"{SERVICE}.Update", request, op)
         if growth:  # last, inside the transaction: if it fails, nothing is recorded
             env.engine.disk(disk.id).grow(updated.size)
     return operation_proto(op)
@@ -309,8 +307,7 @@ def delete(request: Message, call: Call) -> Message:
         op = _done_operation(
             call, disk, verb="delete", metadata=pb.DeleteDiskMetadata(disk_id=disk.id)
         )
-        tx.operations.insert(op)
-        remember(tx, call, f"{SERVICE}.Delete", request, op.id)
+        store_operation(tx, call, f"{SERVICE}.Delete", request, op)
     # After the commit: a crash here leaves an engine disk no record points at, never a
     # record that points at nothing.
     with contextlib.suppress(EngineDiskNotFound):

@@ -124,11 +124,15 @@ def replay(tx: Transaction, call: Call, method: str, request: Message) -> Operat
     return op
 
 
-def remember(tx: Transaction, call: Call, method: str, request: Message, op_id: str) -> None:
+def store_operation(
+    tx: Transaction, call: Call, method: str, request: Message, op: Operation
+) -> None:
+    """Store a new operation, and the caller's Idempotency-Key (if any) that points at it."""
+    tx.operations.insert(op)
     key = call.ctx.idempotency_key
     if key:
         record = IdempotencyRecord(
-            call.subject, key, request_hash(method, request), op_id, call.now()
+            call.subject, key, request_hash(method, request), op.id, call.now()
         )
         tx.idempotency.insert(record)
 

@@ -33,8 +33,8 @@ from disksnap.service.operations import (
     SNAPSHOT_CREATE,
     new_operation,
     operation_proto,
-    remember,
     replay,
+    store_operation,
 )
 
 SERVICE = "yandex.cloud.compute.v1.SnapshotService"
@@ -123,8 +123,7 @@ def create(request: Message, call: Call) -> Message:
                 folder_id=request.folder_id,
                 params={"snapshot_id": snapshot_id, "disk_id": disk.id},
             )
-            tx.operations.insert(op)
-            remember(tx, call, f"{SERVICE}.Create", request, op_id)
+            store_operation(tx, call, f"{SERVICE}.Create", request, op)
             env.engine.create_checkpoint(disk.id, snapshot_id)  # the point in time
             checkpoint = True
     except BaseException:
@@ -179,8 +178,7 @@ def update(request: Message, call: Call) -> Message:
             folder_id=snapshot.folder_id,
             response=snapshot_proto(updated),
         )
-        tx.operations.insert(op)
-        remember(tx, call, f"{SERVICE}.Update", request, op.id)
+        store_operation(tx, call, f"{SERVICE}.Update", request, op)
     return operation_proto(op)
 
 
@@ -211,8 +209,7 @@ def delete(request: Message, call: Call) -> Message:
             folder_id=snapshot.folder_id,
             response=empty_pb2.Empty(),
         )
-        tx.operations.insert(op)
-        remember(tx, call, f"{SERVICE}.Delete", request, op.id)
+        store_operation(tx, call, f"{SERVICE}.Delete", request, op)
     # After the commit: a crash here leaves an unreferenced manifest, never a record
     # that points at nothing.
     with contextlib.suppress(EngineSnapshotNotFound):
