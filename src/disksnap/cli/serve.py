@@ -11,14 +11,16 @@ the engine persists its change maps.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
 import secrets
 import signal
 import socket
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 
@@ -83,19 +85,27 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     # algorithm (40 ms per request on a kept-alive connection otherwise).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     host, port = sock.getsockname()[:2]
-    _write_bootstrap(data, args, f"http://{host}:{port}", admin)
+    endpoints = Endpoints(
+        rest=f"http://{host}:{port}",
+        grpc=f"{args.host}:{args.grpc_port}",
+        nbd=f"nbd://{args.host}:{args.nbd_port}",
+        ca_cert=str(data / "tls" / "ca.pem"),
+    )
+    # Transports served beside REST on the same event loop.
+    listeners: list[Listener] = []
     hydrator = Hydrator(engine)
     for w in workers:
         w.start()
     hydrator.start()
-    log.info("REST on http://%s:%s, data in %s", host, port, data)
     server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
     # uvicorn handles SIGINT/SIGTERM while it runs, then re-raises the signal to the
     # handler it found; ours only notes it, so the clean shutdown below always runs.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
     try:
-        server.run(sockets=[sock])  # returns on SIGINT/SIGTERM
+        asyncio.run(
+            _serve(server, sock, listeners=listeners, data=data, endpoints=endpoints, admin=admin)
+        )
     finally:
         for w in workers:
             w.request_stop()
@@ -110,6 +120,52 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     return 0
 
 
+@dataclass
+class Endpoints:
+    """What bootstrap.json advertises; listeners fill in the ports they got."""
+
+    rest: str
+    grpc: str
+    nbd: str
+    ca_cert: str
+
+
+class Listener(Protocol):
+    """A transport served beside REST on the same event loop (gRPC, NBD)."""
+
+    async def start(self, endpoints: Endpoints) -> None:
+        """Bind and start serving; record the actual address in ``endpoints``."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop accepting, finish or cut in-flight calls, close the sockets."""
+        ...
+
+
+async def _serve(
+    server: uvicorn.Server,
+    sock: socket.socket,
+    *,
+    listeners: list[Listener],
+    data: Path,
+    endpoints: Endpoints,
+    admin: Admin | None,
+) -> None:
+    """Start every listener, then advertise them all in bootstrap.json (so a client
+    that sees the file can reach each endpoint), then serve REST until a signal."""
+    started: list[Listener] = []
+    try:
+        for listener in listeners:
+            await listener.start(endpoints)
+            started.append(listener)
+        _write_bootstrap(data, endpoints, admin)
+        log.info("REST on %s, data in %s", endpoints.rest, data)
+        await server.serve(sockets=[sock])  # returns on SIGINT/SIGTERM
+    finally:
+        for listener in reversed(started):
+            await listener.stop()
+
+
 def _secret(data: Path) -> bytes:
     """The page-token key, made once per data directory."""
     path = data / "secret"
@@ -120,16 +176,13 @@ def _secret(data: Path) -> bytes:
     return path.read_bytes()
 
 
-def _write_bootstrap(data: Path, args: argparse.Namespace, rest: str, admin: Admin | None) -> None:
+def _write_bootstrap(data: Path, endpoints: Endpoints, admin: Admin | None) -> None:
     path = data / "bootstrap.json"
     info: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     if admin is not None:
         info.update(folderId=admin.folder_id, token=admin.token, subjectId=admin.subject_id)
     info.update(
-        rest=rest,
-        grpc=f"{args.host}:{args.grpc_port}",
-        nbd=f"nbd://{args.host}:{args.nbd_port}",
-        caCert=str(data / "tls" / "ca.pem"),
+        rest=endpoints.rest, grpc=endpoints.grpc, nbd=endpoints.nbd, caCert=endpoints.ca_cert
     )
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
