@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(restic borgbackup)
+DEB_PACKAGES=(restic borgbackup qemu-utils libnbd-bin nbdkit)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
