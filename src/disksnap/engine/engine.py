@@ -53,6 +53,7 @@ from disksnap.engine.errors import (
 )
 from disksnap.engine.fileio import fsync_dir, lock_file, remove_dir
 from disksnap.engine.hydrate import hydrate_disk
+from disksnap.engine.snapview import SnapshotView
 from disksnap.engine.storelock import StoreLock
 from disksnap.engine.verify import VerifyReport, verify
 
@@ -92,6 +93,7 @@ class Engine:
         self._jobs = 0  # builds and restores running; shutdown waits for them
         self._jobs_done = threading.Condition()
         self._disks: dict[str, Disk] = {}
+        self._removal_watchers: list[Callable[[str], None]] = []
         self.catalog = Catalog(self.backend)
         self._chunks = ChunkCache(self.store.get, self.config.cache_chunks)
         try:
@@ -228,9 +230,26 @@ class Engine:
                 raise DiskBusy(
                     f"disk {disk_id} has snapshot {disk.checkpoint.info.snapshot_id} in flight"
                 )
+            for watcher in list(self._removal_watchers):
+                watcher(disk_id)
             disk.abandon()
             del self._disks[disk_id]
             remove_dir(disk.dir)
+
+    def watch_removals(self, watcher: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``watcher(disk_id)`` whenever a disk is about to be deleted, before its
+        I/O is cut off, so that whoever serves it (NBD) can let its clients go cleanly.
+        The watcher runs in the deleting thread under the engine mutex: it must only
+        hand the news on, never block or call back into the engine. Returns the
+        function that stops the watching."""
+        with self._mutex:
+            self._removal_watchers.append(watcher)
+
+        def unwatch() -> None:
+            with self._mutex, contextlib.suppress(ValueError):
+                self._removal_watchers.remove(watcher)
+
+        return unwatch
 
     # --- jobs -----------------------------------------------------------------------
 
@@ -386,6 +405,12 @@ class Engine:
 
     def snapshot(self, snapshot_id: str) -> mf.Manifest:
         return self.catalog.get(snapshot_id)
+
+    def open_snapshot(self, snapshot_id: str) -> SnapshotView:
+        """Read a published snapshot in place (verified chunks through the bounded chunk
+        cache), without restoring it. ``SnapshotNotFound`` unless it is published."""
+        self._ensure_open()
+        return SnapshotView(self.snapshot(snapshot_id), self._chunks)
 
     def list_snapshots(self, disk_id: str | None = None) -> list[mf.Manifest]:
         return self.catalog.list(disk_id)
