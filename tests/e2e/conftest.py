@@ -31,6 +31,8 @@ class Response:
 class Server:
     data: Path
     workers: int = 2
+    grpc_port: int = 0  # 0: a free port; a fixed one lets clients reconnect across restarts
+    args: list[str] = field(default_factory=list)  # more `disksnap serve` options
     proc: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -38,7 +40,8 @@ class Server:
         stamp = self.data / "bootstrap.json"
         before = stamp.stat().st_mtime_ns if stamp.exists() else 0
         command = [DISKSNAP, "serve", "--data-dir", str(self.data), "--rest-port", "0"]
-        command += ["--workers", str(self.workers)]
+        command += ["--workers", str(self.workers), "--grpc-port", str(self.grpc_port)]
+        command += self.args
         with (self.data.parent / "server.log").open("ab") as log:
             self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30

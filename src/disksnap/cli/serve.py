@@ -27,7 +27,7 @@ import uvicorn
 from disksnap.api.rest.openapi import build_openapi
 from disksnap.api.rest.routes import RouteTable, build_route_table
 from disksnap.api.rest.server import RestMetrics, create_app
-from disksnap.cli import logs
+from disksnap.cli import logs, serve_grpc
 from disksnap.domain.clock import SystemClock
 from disksnap.domain.ids import IdGenerator
 from disksnap.domain.paging import PageTokens
@@ -51,7 +51,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--data-dir", type=Path, default=Path("data"), help="default ./data")
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--rest-port", type=int, default=8080, help="0 picks a free port")
-    p.add_argument("--grpc-port", type=int, default=9090, help="(served from issue 5 on)")
+    serve_grpc.add_arguments(p)
     p.add_argument("--nbd-port", type=int, default=10809, help="(served from issue 4 on)")
     p.add_argument("--database", help="metadata URL (default: sqlite in the data dir)")
     p.add_argument("--workers", type=int, default=2, help="in-process workers")
@@ -89,10 +89,10 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         rest=f"http://{host}:{port}",
         grpc=f"{args.host}:{args.grpc_port}",
         nbd=f"nbd://{args.host}:{args.nbd_port}",
-        ca_cert=str(data / "tls" / "ca.pem"),
+        ca_cert=None,
     )
     # Transports served beside REST on the same event loop.
-    listeners: list[Listener] = []
+    listeners: list[Listener] = [serve_grpc.listener(args, services, data, clock)]
     hydrator = Hydrator(engine)
     for w in workers:
         w.start()
@@ -127,7 +127,7 @@ class Endpoints:
     rest: str
     grpc: str
     nbd: str
-    ca_cert: str
+    ca_cert: str | None
 
 
 class Listener(Protocol):

@@ -1,5 +1,6 @@
-"""Metadata: folders, subjects, tokens, roles, disks, snapshots, operations (the work
-queue), idempotency keys and quotas, on SQLite (embedded default, WAL) or PostgreSQL.
+"""Metadata: folders, subjects (users and service accounts), authorized keys, tokens,
+roles, disks, snapshots, operations (the work queue), idempotency keys and quotas, on
+SQLite (embedded default, WAL) or PostgreSQL.
 
 One interface, two databases, one contract suite (``tests/meta``); the schema is
 versioned with Alembic and upgraded by ``Meta.open``. Imports only ``disksnap.domain``.
@@ -7,12 +8,14 @@ versioned with Alembic and upgraded by ``Meta.open``. Imports only ``disksnap.do
 
 from disksnap.meta.query import Condition, Cursor, Op, Order, Page, SortField
 from disksnap.meta.records import (
+    AuthorizedKey,
     Disk,
     DiskStatus,
     Folder,
     IdempotencyRecord,
     JsonObject,
     JsonValue,
+    KeyAlgorithm,
     Operation,
     OperationResult,
     RoleBinding,
@@ -28,6 +31,7 @@ from disksnap.meta.resources import DiskUpdate, SnapshotUpdate
 from disksnap.meta.store import Meta, Transaction
 
 __all__ = [
+    "AuthorizedKey",
     "Condition",
     "Cursor",
     "Disk",
@@ -37,6 +41,7 @@ __all__ = [
     "IdempotencyRecord",
     "JsonObject",
     "JsonValue",
+    "KeyAlgorithm",
     "Meta",
     "Op",
     "Operation",

@@ -29,6 +29,16 @@ class SubjectNotFound(RecordNotFound):
     kind = "subject"
 
 
+class ServiceAccountNotFound(RecordNotFound):
+    reason = "SERVICE_ACCOUNT_NOT_FOUND"
+    kind = "service account"
+
+
+class KeyNotFound(RecordNotFound):
+    reason = "KEY_NOT_FOUND"
+    kind = "key"
+
+
 class TokenNotFound(RecordNotFound):
     reason = "TOKEN_NOT_FOUND"
     kind = "token"

@@ -1,4 +1,5 @@
-"""Folders, subjects, bearer tokens (stored hashed) and role bindings."""
+"""Folders, subjects, bearer tokens (stored hashed) and role bindings. Service accounts
+(subjects of one folder) and their authorized keys: ``disksnap.meta.keys``."""
 
 from __future__ import annotations
 
@@ -6,9 +7,15 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from disksnap.domain import errors as d
 from disksnap.meta import schema as s
 from disksnap.meta.base import Repository, dialect_insert, unique_or_reference
-from disksnap.meta.errors import FolderNotFound, SubjectNotFound, TokenNotFound
+from disksnap.meta.errors import (
+    FolderNotFound,
+    ReferenceMissing,
+    SubjectNotFound,
+    TokenNotFound,
+)
 from disksnap.meta.integrity import execute_checked
 from disksnap.meta.records import Folder, RoleBinding, Subject, SubjectKind, Token, hash_token
 
@@ -45,7 +52,7 @@ class Folders(Repository):
         return tuple(_folder(row) for row in rows)
 
 
-def _subject(row: sa.RowMapping) -> Subject:
+def subject_from_row(row: sa.RowMapping) -> Subject:
     return Subject(
         id=row["id"],
         name=row["name"],
@@ -75,11 +82,11 @@ class Subjects(Repository):
     def get(self, subject_id: str) -> Subject:
         """Raise ``SubjectNotFound``."""
         query = sa.select(s.subjects).where(s.subjects.c.id == subject_id)
-        return _subject(self._one(query, lambda: SubjectNotFound(subject_id)))
+        return subject_from_row(self._one(query, lambda: SubjectNotFound(subject_id)))
 
     def find_by_name(self, name: str) -> Subject | None:
         row = self._maybe(sa.select(s.subjects).where(s.subjects.c.name == name))
-        return None if row is None or not name else _subject(row)
+        return None if row is None or not name else subject_from_row(row)
 
 
 def _token(row: sa.RowMapping) -> Token:
@@ -89,6 +96,7 @@ def _token(row: sa.RowMapping) -> Token:
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
+        key_id=row["key_id"],
     )
 
 
@@ -102,19 +110,27 @@ class Tokens(Repository):
         subject_id: str,
         created_at: dt.datetime,
         expires_at: dt.datetime | None = None,
+        key_id: str | None = None,
     ) -> Token:
-        """Store the token's hash; raise ``SubjectNotFound`` or ``DuplicateId``."""
-        token = Token(hash_token(secret), subject_id, created_at, expires_at)
+        """Store the token's hash; raise ``SubjectNotFound`` or ``DuplicateId``.
+        ``key_id`` names the authorized key it was exchanged for, so that deleting the
+        key revokes it (``AuthorizedKeys.revoke``)."""
+        token = Token(hash_token(secret), subject_id, created_at, expires_at, key_id=key_id)
         values = {
             "hash": token.hash,
             "subject_id": subject_id,
             "created_at": created_at,
             "expires_at": expires_at,
             "revoked_at": None,
+            "key_id": key_id,
         }
-        translate = unique_or_reference(
-            "token", "(hash)", on_reference=lambda: SubjectNotFound(subject_id)
-        )
+
+        def missing() -> d.DisksnapError:
+            if key_id is None:
+                return SubjectNotFound(subject_id)
+            return ReferenceMissing(f"subject {subject_id} or key {key_id} not found")
+
+        translate = unique_or_reference("token", "(hash)", on_reference=missing)
         execute_checked(self._conn, s.tokens.insert().values(values), translate)
         return token
 

@@ -29,6 +29,13 @@ class SubjectKind(enum.StrEnum):
     SERVICE_ACCOUNT = "service_account"
 
 
+class KeyAlgorithm(enum.StrEnum):
+    """The algorithms of authorized keys (``yandex.cloud.iam.v1.Key.Algorithm``)."""
+
+    RSA_2048 = "RSA_2048"
+    RSA_4096 = "RSA_4096"
+
+
 class DiskStatus(enum.StrEnum):
     CREATING = "CREATING"
     READY = "READY"
@@ -68,12 +75,29 @@ class Token:
     created_at: dt.datetime
     expires_at: dt.datetime | None = None
     revoked_at: dt.datetime | None = None
+    key_id: str | None = None
+    """The authorized key whose JWT it was exchanged for (IAM tokens), else ``None``."""
 
     def valid_at(self, now: dt.datetime) -> bool:
         """Not revoked (at or before ``now``) and not expired at ``now``."""
         if self.revoked_at is not None and self.revoked_at <= now:
             return False
         return self.expires_at is None or now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizedKey:
+    """A service account's key pair, as stored: only the public half. The private key is
+    handed to the caller once, when the key is made, and never stored."""
+
+    id: str
+    service_account_id: str
+    created_at: dt.datetime
+    key_algorithm: KeyAlgorithm
+    public_key: str
+    description: str = ""
+    revoked_at: dt.datetime | None = None
+    """Set when the key is deleted: it then signs nothing, and what it got is revoked."""
 
 
 @dataclass(frozen=True, slots=True)

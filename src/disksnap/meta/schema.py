@@ -81,10 +81,36 @@ tokens = sa.Table(
     _time("created_at"),
     _time("expires_at", nullable=True),
     _time("revoked_at", nullable=True),
+    _text("key_id", nullable=True),
     sa.PrimaryKeyConstraint("hash", name="pk_tokens"),
     _fk("subject_id", "subjects.id", "tokens", cascade=True),
+    _fk("key_id", "authorized_keys.id", "tokens", cascade=True),
 )
 sa.Index("ix_tokens_subject_id", tokens.c.subject_id)
+sa.Index("ix_tokens_key_id", tokens.c.key_id)
+
+authorized_keys = sa.Table(
+    "authorized_keys",
+    metadata,
+    _id(),
+    _text("service_account_id"),
+    _text("description"),
+    _text("key_algorithm"),
+    _text("public_key"),
+    _time("created_at"),
+    _time("revoked_at", nullable=True),
+    sa.PrimaryKeyConstraint("id", name="pk_authorized_keys"),
+    _fk("service_account_id", "subjects.id", "authorized_keys", cascade=True),
+    sa.CheckConstraint(
+        "key_algorithm IN ('RSA_2048', 'RSA_4096')", name="ck_authorized_keys_key_algorithm"
+    ),
+)
+sa.Index(
+    "ix_authorized_keys_service_account_id",
+    authorized_keys.c.service_account_id,
+    authorized_keys.c.created_at,
+    authorized_keys.c.id,
+)
 
 role_bindings = sa.Table(
     "role_bindings",

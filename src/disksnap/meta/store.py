@@ -31,6 +31,7 @@ from disksnap.meta.bookkeeping import IdempotencyKeys, Quotas
 from disksnap.meta.db import POSTGRESQL, READONLY_OPTION, create_engine
 from disksnap.meta.errors import MetaUnavailable
 from disksnap.meta.iam import Folders, Roles, Subjects, Tokens
+from disksnap.meta.keys import AuthorizedKeys, ServiceAccounts
 from disksnap.meta.operations import Operations
 from disksnap.meta.resources import Disks, Snapshots
 
@@ -45,6 +46,8 @@ class Transaction:
         self.subjects = Subjects(connection, clock)
         self.tokens = Tokens(connection, clock)
         self.roles = Roles(connection, clock)
+        self.service_accounts = ServiceAccounts(connection, clock)
+        self.keys = AuthorizedKeys(connection, clock)
         self.disks = Disks(connection, clock)
         self.snapshots = Snapshots(connection, clock)
         self.operations = Operations(connection, clock)

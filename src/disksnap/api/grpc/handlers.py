@@ -1,0 +1,170 @@
+"""Unary gRPC methods served generically from the official descriptors.
+
+Each method is one :class:`UnaryRpc`: the request arrives already parsed by the
+official message class; the metadata becomes a ``CallContext`` (``authorization``,
+``idempotency-key``, a request id); the blocking dispatcher runs on a worker thread;
+the reply is serialized by its own class. Every answer carries ``x-request-id`` in
+its trailing metadata. An error is the ``google.rpc.Status`` that
+``disksnap.service.status`` builds (BadRequest field violations, RequestInfo), sent
+as the gRPC code and message plus ``grpc-status-details-bin`` - exactly what
+``grpc_status.rpc_status.from_call`` reads back on the client.
+
+Deadlines and cancellation: a call whose deadline has already passed when it is
+picked up is refused with DEADLINE_EXCEEDED before it touches anything. A call that
+the client cancels (or whose deadline expires) while the dispatcher runs is
+abandoned by gRPC; the worker thread finishes the service call, whose transaction
+either commits as a whole or not at all, so no half-written state is left - a retry
+with the same ``idempotency-key`` then finds the committed operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor
+from typing import Any, TypeAlias
+
+import grpc
+import grpc.aio
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.message import Message
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+from disksnap.api.grpc.registry import message_class
+from disksnap.domain.errors import Code, DisksnapError
+from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
+from disksnap.service.status import internal_status, status_of
+
+log = logging.getLogger(__name__)
+
+Context: TypeAlias = grpc.aio.ServicerContext[Message, Message]
+Call = Callable[[str, Message, CallContext], Message]
+
+# A client-chosen request id is used only if it looks like one (it ends up in logs).
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+REQUEST_ID_KEYS = ("x-request-id", "x-client-request-id")
+
+
+class DeadlineExceeded(DisksnapError):
+    code = Code.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"
+
+
+class UnaryRpc:
+    """One unary method: context in, ``call`` on ``executor`` (inline if None), reply out."""
+
+    def __init__(self, full_name: str, call: Call, executor: Executor | None) -> None:
+        self.full_name = full_name
+        self.call = call
+        self.executor = executor
+
+    async def handle(self, request: Message, context: Context) -> Message:
+        started = time.perf_counter()
+        metadata = _metadata(context.invocation_metadata())
+        request_id = _request_id(metadata)
+        REQUEST_ID.set(request_id)  # this task's context; copied into the worker thread
+        try:
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= 0:
+                raise DeadlineExceeded("Deadline exceeded before the call started")
+            ctx = CallContext(
+                request_id=request_id,
+                authorization=metadata.get("authorization"),
+                idempotency_key=metadata.get("idempotency-key"),
+            )
+            reply = await self._run(request, ctx)
+        except DisksnapError as e:
+            status = status_of(e, request_id)
+        except asyncio.CancelledError:
+            self._log(Code.CANCELLED, started)
+            raise
+        except Exception:
+            log.exception("request %s (%s) failed", request_id, self.full_name)
+            status = internal_status(request_id)
+        else:
+            context.set_trailing_metadata((("x-request-id", request_id),))
+            self._log(Code.OK, started)
+            return reply
+        self._log(Code(status.code), started)
+        await abort(context, status, request_id)
+        raise AssertionError("abort returned")  # pragma: no cover - abort always raises
+
+    async def _run(self, request: Message, ctx: CallContext) -> Message:
+        if self.executor is None:
+            return self.call(self.full_name, request, ctx)
+        loop = asyncio.get_running_loop()
+        run = contextvars.copy_context().run
+        result: Message = await loop.run_in_executor(
+            self.executor, run, self.call, self.full_name, request, ctx
+        )
+        return result
+
+    def _log(self, code: Code, started: float) -> None:
+        log.info(
+            "gRPC %s -> %s",
+            self.full_name,
+            code.name,
+            extra={"rpc": self.full_name, "seconds": round(time.perf_counter() - started, 6)},
+        )
+
+
+async def abort(context: Context, status: status_pb2.Status, request_id: str) -> None:
+    """End the call with ``status``: its code and message, the whole Status in
+    ``grpc-status-details-bin``, and the request id beside it."""
+    converted = rpc_status.to_status(status)
+    await context.abort(
+        converted.code,
+        converted.details,
+        (*converted.trailing_metadata, ("x-request-id", request_id)),
+    )
+
+
+def method_handlers(
+    service: ServiceDescriptor, call: Call, executor: Executor | None
+) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
+    """A handler for every method of ``service``, all calling ``call`` by full name."""
+    return {m.name: unary_handler(m, call, executor) for m in service.methods}
+
+
+def unary_handler(
+    method: MethodDescriptor, call: Call, executor: Executor | None
+) -> grpc.RpcMethodHandler[Any, Any]:
+    request_class = message_class(method.input_type)
+    response_class = message_class(method.output_type)
+    return grpc.unary_unary_rpc_method_handler(
+        # A bound coroutine method: grpc.aio tells coroutines from plain callables by it.
+        UnaryRpc(str(method.full_name), call, executor).handle,
+        request_deserializer=request_class.FromString,
+        response_serializer=response_class.SerializeToString,
+    )
+
+
+def dispatcher_handlers(
+    dispatcher: Dispatcher, services: Iterable[ServiceDescriptor], executor: Executor
+) -> dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]]:
+    """Handlers by service full name for every method of ``services``, each running
+    ``dispatcher.dispatch`` on ``executor``."""
+    return {str(s.full_name): method_handlers(s, dispatcher.dispatch, executor) for s in services}
+
+
+def _metadata(items: Iterable[tuple[str, str | bytes]] | None) -> Mapping[str, str]:
+    """The first text value of each key (keys arrive lower-cased; ``-bin`` ones are bytes)."""
+    found: dict[str, str] = {}
+    for key, value in items or ():
+        if isinstance(value, str):
+            found.setdefault(key, value)
+    return found
+
+
+def _request_id(metadata: Mapping[str, str]) -> str:
+    for key in REQUEST_ID_KEYS:
+        value = metadata.get(key)
+        if value is not None and _CLIENT_REQUEST_ID.fullmatch(value):
+            return value
+    return secrets.token_hex(16)

@@ -1,0 +1,158 @@
+"""The gRPC listener of ``disksnap serve``: a ``grpc.aio`` server on the serve loop.
+
+It serves every method of ``registry.SERVICES`` through the service layer's
+dispatcher (on a thread pool of its own: dispatch blocks) and
+``ApiEndpointService`` itself. Security is one of three modes:
+
+- :class:`GeneratedTls` (the default): the CA and server certificate of
+  ``tls.ensure_certificates``; ``ca.pem`` is advertised as ``caCert``;
+- :class:`GivenTls`: a certificate chain and key the operator supplies, and
+  optionally the CA that clients should trust (advertised if given);
+- :class:`Plaintext`: no TLS, for deployments behind a TLS-terminating proxy
+  (logged as a warning at start).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import grpc
+import grpc.aio
+
+from disksnap.api.grpc import discovery, tls
+from disksnap.api.grpc.handlers import dispatcher_handlers, method_handlers
+from disksnap.api.grpc.registry import SERVICES
+from disksnap.service.context import Dispatcher
+
+log = logging.getLogger(__name__)
+
+GRACE_SECONDS = 5.0  # in-flight calls get this long to finish at shutdown
+
+
+@dataclass(frozen=True)
+class Plaintext:
+    """Serve without TLS."""
+
+
+@dataclass(frozen=True)
+class GivenTls:
+    """Serve the operator's certificate chain (PEM) and key; ``ca`` is advertised."""
+
+    cert: Path
+    key: Path
+    ca: Path | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedTls:
+    """Serve a certificate for ``names`` signed by a CA kept in ``directory``."""
+
+    directory: Path
+    names: Sequence[str] = ()
+    now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
+
+
+Security = Plaintext | GivenTls | GeneratedTls
+
+
+class Advertised(Protocol):
+    """What the listener records for bootstrap.json (``serve.Endpoints``)."""
+
+    grpc: str
+    ca_cert: str | None
+
+
+class GrpcListener:
+    """Implements ``serve.Listener``."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        host: str,
+        port: int,
+        security: Security,
+        threads: int = 16,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.host = host
+        self.port = port
+        self.security = security
+        self.directory = discovery.EndpointDirectory()
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="grpc")
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self, endpoints: Advertised) -> None:
+        credentials, ca = self._credentials()
+        server = grpc.aio.server(
+            # Refuse a port another process holds (gRPC sets SO_REUSEPORT by default).
+            options=[("grpc.so_reuseport", 0)],
+        )
+        for name, handlers in dispatcher_handlers(
+            self.dispatcher, SERVICES, self._executor
+        ).items():
+            server.add_registered_method_handlers(name, handlers)
+        server.add_registered_method_handlers(
+            str(discovery.SERVICE.full_name),
+            method_handlers(discovery.SERVICE, self.directory.call, None),
+        )
+        bind = f"{_bracketed(self.host)}:{self.port}"
+        if credentials is None:
+            port = server.add_insecure_port(bind)
+        else:
+            port = server.add_secure_port(bind, credentials)
+        address = f"{_bracketed(_advertised_host(self.host, self.security))}:{port}"
+        self.directory.address = address
+        await server.start()
+        self._server = server
+        endpoints.grpc = address
+        endpoints.ca_cert = ca
+        if credentials is None:
+            log.warning(
+                "gRPC on %s WITHOUT TLS (--grpc-plaintext): put a TLS-terminating proxy "
+                "in front of it",
+                address,
+            )
+        else:
+            log.info("gRPC on %s (TLS)", address)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop(GRACE_SECONDS)
+            self._server = None
+        self._executor.shutdown(wait=True)
+
+    def _credentials(self) -> tuple[grpc.ServerCredentials | None, str | None]:
+        """The server credentials and the CA path to advertise."""
+        security = self.security
+        if isinstance(security, Plaintext):
+            return None, None
+        if isinstance(security, GivenTls):
+            pair = (security.key.read_bytes(), security.cert.read_bytes())
+            ca = str(security.ca.resolve()) if security.ca else None
+            return grpc.ssl_server_credentials([pair]), ca
+        names = [self.host, "localhost", "127.0.0.1", *security.names]
+        files = tls.ensure_certificates(security.directory, names, security.now())
+        pair = (files.key.read_bytes(), files.cert.read_bytes())
+        return grpc.ssl_server_credentials([pair]), str(files.ca)
+
+
+def _advertised_host(host: str, security: Security) -> str:
+    """The host clients should dial: the listen address, unless it is a wildcard -
+    then the first extra certificate name, or this machine's name."""
+    if host not in ("0.0.0.0", "::", ""):  # noqa: S104 - recognising, not binding
+        return host
+    if isinstance(security, GeneratedTls) and security.names:
+        return security.names[0]
+    return socket.getfqdn()
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
