@@ -26,6 +26,7 @@ from yandexcloud._sdk import SDK  # the package re-exports it without __all__
 from tests.e2e.conftest import Server
 
 MiB = 1 << 20
+TiB = 1 << 40
 
 # The SDK's operation waiter still builds its (deprecated) RetryInterceptor; that warning
 # is the SDK's own business, not a failure of ours.
