@@ -81,9 +81,12 @@ class AuthorizedKeys(Repository):
         )
         execute_checked(self._conn, s.authorized_keys.insert().values(values), translate)
 
-    def get(self, key_id: str) -> AuthorizedKey:
-        """The key whatever its state; raise ``KeyNotFound``."""
+    def get(self, key_id: str, *, for_update: bool = False) -> AuthorizedKey:
+        """The key whatever its state; raise ``KeyNotFound``. ``for_update`` locks it
+        until the transaction ends (``revoke`` waits for it)."""
         query = sa.select(s.authorized_keys).where(s.authorized_keys.c.id == key_id)
+        if for_update:
+            query = query.with_for_update()
         return _key(self._one(query, lambda: KeyNotFound(key_id)))
 
     def list_for_account(

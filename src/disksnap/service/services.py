@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 from google.protobuf.message import Message
 
-from disksnap.service import catalog, disks, operations, snapshots
+from disksnap.service import catalog, disks, iam, operations, snapshots
 from disksnap.service.context import CallContext
 from disksnap.service.core import Call, Env, Unimplemented
 
@@ -15,7 +15,9 @@ Handler = Callable[[Message, Call], Message]
 
 
 class Services:
-    """Implements ``Dispatcher``. Methods without a handler are UNIMPLEMENTED."""
+    """Implements ``Dispatcher``. Methods without a handler are UNIMPLEMENTED. Every
+    call is authenticated first, except the short allow-list ``iam.ANONYMOUS`` (the
+    exchange of a signed JWT for a token: its caller has none yet)."""
 
     def __init__(self, env: Env) -> None:
         self.env = env
@@ -24,11 +26,13 @@ class Services:
             **disks.HANDLERS,
             **catalog.HANDLERS,
             **operations.HANDLERS,
+            **iam.HANDLERS,
         }
 
     def dispatch(self, method: str, request: Message, ctx: CallContext) -> Message:
         call = Call(self.env, ctx)
-        call.authenticate()  # before anything else: no token, no information
+        if method not in iam.ANONYMOUS:
+            call.authenticate()  # before anything else: no token, no information
         handler = self.handlers.get(method)
         if handler is None:
             raise Unimplemented(f"{method} is not implemented")
