@@ -19,6 +19,7 @@ DISKS = "yandex.cloud.compute.v1.DiskService"
 DISK_TYPES = "yandex.cloud.compute.v1.DiskTypeService"
 ZONES = "yandex.cloud.compute.v1.ZoneService"
 OPERATIONS = "yandex.cloud.operation.OperationService"
+IAM_TOKENS = "yandex.cloud.iam.v1.IamTokenService"
 
 # (HTTP method, path, RPC, path variables): one request for every route of the surface.
 REQUESTS = [
@@ -89,6 +90,14 @@ REQUESTS = [
     ("GET", "/operations/op1", f"{OPERATIONS}.Get", {"operation_id": "op1"}),
     ("GET", "/operations/op1:cancel", f"{OPERATIONS}.Cancel", {"operation_id": "op1"}),
     ("POST", "/operations/op1:cancel", f"{OPERATIONS}.Cancel", {"operation_id": "op1"}),
+    ("POST", "/iam/v1/tokens", f"{IAM_TOKENS}.Create", {}),
+    (
+        "POST",
+        "/iam/v1/tokens:createForServiceAccount",
+        f"{IAM_TOKENS}.CreateForServiceAccount",
+        {},
+    ),
+    ("POST", "/iam/v1/tokens:revoke", f"{IAM_TOKENS}.Revoke", {}),
 ]
 
 

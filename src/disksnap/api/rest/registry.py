@@ -22,6 +22,7 @@ from yandex.cloud.compute.v1 import (
     snapshot_service_pb2,
     zone_service_pb2,
 )
+from yandex.cloud.iam.v1 import iam_token_service_pb2
 from yandex.cloud.operation import operation_service_pb2
 
 # The Any-registry of the REST layer: protobuf's default pool, which the imports above fill.
@@ -36,6 +37,7 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
     disk_type_service_pb2.DESCRIPTOR.services_by_name["DiskTypeService"],
     zone_service_pb2.DESCRIPTOR.services_by_name["ZoneService"],
     operation_service_pb2.DESCRIPTOR.services_by_name["OperationService"],
+    iam_token_service_pb2.DESCRIPTOR.services_by_name["IamTokenService"],
 )
 
 # Messages the REST layer packs or renders outside any method signature.
