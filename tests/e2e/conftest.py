@@ -32,6 +32,7 @@ class Server:
     data: Path
     workers: int = 2
     grpc_port: int = 0  # 0: a free port; a fixed one lets clients reconnect across restarts
+    nbd_port: int = 0  # likewise for NBD
     args: list[str] = field(default_factory=list)  # more `disksnap serve` options
     proc: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] = field(default_factory=dict)
@@ -41,6 +42,7 @@ class Server:
         before = stamp.stat().st_mtime_ns if stamp.exists() else 0
         command = [DISKSNAP, "serve", "--data-dir", str(self.data), "--rest-port", "0"]
         command += ["--workers", str(self.workers), "--grpc-port", str(self.grpc_port)]
+        command += ["--nbd-port", str(self.nbd_port)]
         command += self.args
         with (self.data.parent / "server.log").open("ab") as log:
             self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
@@ -71,6 +73,12 @@ class Server:
     @property
     def folder(self) -> str:
         return str(self.info["folderId"])
+
+    @property
+    def nbd(self) -> tuple[str, int]:
+        """Host and port of the live NBD endpoint (bootstrap.json ``nbd``)."""
+        host, port = str(self.info["nbd"]).removeprefix("nbd://").rsplit(":", 1)
+        return host, int(port)
 
     def call(
         self,

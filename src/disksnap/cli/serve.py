@@ -27,7 +27,7 @@ import uvicorn
 from disksnap.api.rest.openapi import build_openapi
 from disksnap.api.rest.routes import RouteTable, build_route_table
 from disksnap.api.rest.server import RestMetrics, create_app
-from disksnap.cli import logs, serve_grpc
+from disksnap.cli import logs, serve_grpc, serve_nbd
 from disksnap.domain.clock import SystemClock
 from disksnap.domain.ids import IdGenerator
 from disksnap.domain.paging import PageTokens
@@ -52,7 +52,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     p.add_argument("--rest-port", type=int, default=8080, help="0 picks a free port")
     serve_grpc.add_arguments(p)
-    p.add_argument("--nbd-port", type=int, default=10809, help="(served from issue 4 on)")
+    serve_nbd.add_arguments(p)
     p.add_argument("--database", help="metadata URL (default: sqlite in the data dir)")
     p.add_argument("--workers", type=int, default=2, help="in-process workers")
     p.set_defaults(run=run, passthrough=False)
@@ -93,6 +93,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     )
     # Transports served beside REST on the same event loop.
     listeners: list[Listener] = [serve_grpc.listener(args, services, data, clock)]
+    listeners.append(serve_nbd.listener(args, meta, engine))
     hydrator = Hydrator(engine)
     for w in workers:
         w.start()
