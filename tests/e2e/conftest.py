@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e import rules
+
 DISKSNAP = str(Path(sys.executable).with_name("disksnap"))
 
 
@@ -117,3 +119,23 @@ def server(tmp_path: Path) -> Iterator[Server]:
     yield s
     if s.proc is not None:
         assert s.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server (two workers) the rule tests (``test_rules_*.py``) share; its bootstrap
+    folder holds ``rules.LIVE_DISKS``."""
+    data = tmp_path_factory.mktemp("live") / "data"
+    s = rules.start_with_disks(Server(data, workers=2), rules.LIVE_DISKS)
+    yield s
+    assert s.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def frozen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server without workers, so operations stay in flight (snapshots CREATING) for as
+    long as a test needs; its bootstrap folder holds ``rules.FROZEN_DISKS``."""
+    data = tmp_path_factory.mktemp("frozen") / "data"
+    s = rules.start_with_disks(Server(data, workers=0), rules.FROZEN_DISKS)
+    yield s
+    assert s.stop() == 0
