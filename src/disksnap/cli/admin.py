@@ -6,6 +6,8 @@ database — no server needed, and safe beside a running one.
     disksnap admin token create --subject NAME --folder-id ID --role ROLE   # prints the token
     disksnap admin quota set --folder-id ID METRIC LIMIT
     disksnap admin quota list --folder-id ID
+    disksnap admin service-account create NAME --folder-id ID --role ROLE   # prints the id
+    disksnap admin key create --service-account-id ID --output key.json    # see admin_iam
 
 The database is the one ``disksnap serve`` uses: SQLite in the data directory
 (``--data-dir``, default ``./data``) unless ``--database URL`` names another. A token
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from disksnap.cli import admin_iam
 from disksnap.cli.output import FORMATS, Format, render_list, table
 from disksnap.cli.remote import EXIT_FAILED, EXIT_USAGE, UsageError
 from disksnap.cli.units import InvalidValue, format_size, parse_size
@@ -55,7 +58,8 @@ Run = Callable[[argparse.Namespace, Admin], int]
 
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
-        "admin", help="folders, tokens and quotas, on the database itself (no server needed)"
+        "admin",
+        help="folders, tokens, quotas, service accounts and keys, on the database itself",
     )
     groups = parser.add_subparsers(metavar="RESOURCE", required=True)
     database = argparse.ArgumentParser(add_help=False)
@@ -89,6 +93,7 @@ def register(subparsers: Subparsers) -> None:
     quota_list = leaf("quota", "list", _quota_list, "a folder's limits and usage")
     quota_list.add_argument("--folder-id", required=True)
     quota_list.add_argument("--format", choices=FORMATS, default="text", help="default text")
+    admin_iam.add_commands(leaf)
 
 
 def _entry(run: Run) -> Callable[[argparse.Namespace, list[str]], int]:
