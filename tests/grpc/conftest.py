@@ -5,6 +5,7 @@ configures it for a private endpoint: the endpoint from bootstrap.json, the CA f
 
 from __future__ import annotations
 
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -41,10 +42,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port to serve on across restarts. Picked below Linux's ephemeral range (32768 and
+    up), where the client sockets of other tests on this machine can hold it too."""
+    rng = random.SystemRandom()
+    while True:
+        port = rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def sdk_for(server: Server, token: str | None = None) -> SDK:
