@@ -4,7 +4,9 @@ deadlines that leave nothing half-written."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from yandexcloud import _sdk
 from yandexcloud._sdk import SDK
 from yandexcloud.operations import OperationResult
 
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import DISKSNAP, Server
 from tests.grpc.conftest import (
     MiB,
     call_of,
@@ -219,3 +221,34 @@ def _attempt(
     except grpc.RpcError as e:
         return status_of(e)[0]
     return grpc.StatusCode.OK
+
+
+def test_a_service_account_key_works_end_to_end(live: Server, tmp_path: Path) -> None:
+    """``SDK(service_account_key=...)`` exchanges its PS256 JWT for a token over gRPC
+    (IamTokenService.Create, no credentials) and then calls with that token."""
+    admin = [DISKSNAP, "admin"]
+    account = subprocess.run(
+        [*admin, "service-account", "create", "robot", "--folder-id", live.folder,
+         "--role", "compute.editor", "--data-dir", str(live.data)],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    key = tmp_path / "key.json"
+    subprocess.run(
+        [*admin, "key", "create", "--service-account-id", account, "--output", str(key),
+         "--data-dir", str(live.data)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    sdk = SDK(
+        endpoint=live.info["grpc"],
+        root_certificates=Path(live.info["caCert"]).read_bytes(),
+        service_account_key=json.loads(key.read_text()),
+    )
+    disk = make_disk(sdk, live.folder, name="made-by-a-robot")
+    op = sdk.client(SnapshotServiceStub).Create(
+        snap_pb.CreateSnapshotRequest(folder_id=live.folder, disk_id=disk.id)
+    )
+    snapshot = Snapshot()
+    assert wait(sdk, op).response.Unpack(snapshot)
+    assert (snapshot.source_disk_id, snapshot.status) == (disk.id, Snapshot.READY)
+    rest = live.call("GET", f"/compute/v1/disks/{disk.id}").body
+    assert rest["name"] == "made-by-a-robot"
