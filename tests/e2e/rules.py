@@ -172,6 +172,20 @@ def tenant(server: Server, stem: str = "team") -> Tenant:
     return Tenant(folder, editor, viewer)
 
 
+def subject_of(server: Server, secret: str | None) -> str:
+    """The subject id a token belongs to, read from the server's database."""
+    assert secret is not None
+    clock = SystemClock()
+    meta = Meta.open(f"sqlite:///{server.data / 'meta.db'}", clock)
+    try:
+        with meta.transaction(readonly=True) as tx:
+            found = tx.tokens.find_valid(secret, now=clock.now())
+    finally:
+        meta.close()
+    assert found is not None
+    return found.subject_id
+
+
 def quota(server: Server, folder: str, metric: str, limit: str) -> None:
     admin(server, "quota", "set", "--folder-id", folder, metric, limit)
 
