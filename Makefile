@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: bootstrap run bench test lint
+.PHONY: bootstrap run bench bench-api test lint
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -15,6 +15,11 @@ run: bootstrap
 # The engine benchmark beside restic and borg (see bench/engine.py).
 bench: bootstrap
 	$(BIN)/disksnap bench --size 512MiB --json bench/results/engine-512MiB.json
+
+# The REST API benchmark beside moto server's EC2 (see bench/api.py): 1,000 snapshots,
+# 50 concurrent clients.
+bench-api: bootstrap
+	$(BIN)/disksnap bench api --json bench/results/api.json
 
 lint: bootstrap
 	$(BIN)/ruff check src tests bench

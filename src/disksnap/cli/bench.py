@@ -1,8 +1,11 @@
-"""``disksnap bench``: run the engine benchmark, ``bench/engine.py`` of the source checkout.
+"""``disksnap bench``: run a benchmark of the source checkout's ``bench/`` directory.
 
-The benchmark is not part of the installed package: it lives beside ``src/`` in the
-repository (the package is installed editable from it). Every argument after ``bench``
-is handed to the benchmark unchanged (``disksnap bench --help`` shows its options).
+``disksnap bench [OPTIONS]`` runs the engine benchmark (``bench/engine.py``, beside
+restic and borg); ``disksnap bench api [OPTIONS]`` the REST API benchmark
+(``bench/api.py``, beside moto server). The benchmarks are not part of the installed
+package: they live beside ``src/`` in the repository (the package is installed editable
+from it). Every argument after ``bench`` (or ``bench api``) is handed to the benchmark
+unchanged (``disksnap bench --help``, ``disksnap bench api --help`` show their options).
 """
 
 from __future__ import annotations
@@ -19,29 +22,32 @@ import disksnap
 if TYPE_CHECKING:
     from disksnap.cli.main import Subparsers
 
-MODULE = "bench.engine"
+BENCHMARKS = {"engine": "engine", "api": "api"}  # first argument -> bench/<name>.py
+DEFAULT = "engine"
 
 
-def script_path() -> Path:
-    return Path(disksnap.__file__).resolve().parents[2] / "bench" / "engine.py"
+def script_path(name: str = DEFAULT) -> Path:
+    return Path(disksnap.__file__).resolve().parents[2] / "bench" / f"{BENCHMARKS[name]}.py"
 
 
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "bench",
-        help="benchmark the storage engine against restic and borg (disksnap bench --help)",
+        help="benchmark the storage engine against restic and borg, or (bench api) the "
+        "REST API against moto (disksnap bench [api] --help)",
         add_help=False,  # --help belongs to the benchmark
     )
     parser.set_defaults(run=run, passthrough=True)
 
 
 def load(script: Path) -> Callable[[list[str], str], int]:
-    """Import ``bench/engine.py`` as ``bench.engine`` (the ``bench`` package holds its
+    """Import ``bench/NAME.py`` as ``bench.NAME`` (the ``bench`` package holds its
     helpers) and return its ``main``."""
     package = script.parent
+    module_name = f"bench.{script.stem}"
     for name, path, search in (
         ("bench", package / "__init__.py", [str(package)]),
-        (MODULE, script, None),
+        (module_name, script, None),
     ):
         if name in sys.modules:
             continue
@@ -51,12 +57,15 @@ def load(script: Path) -> Callable[[list[str], str], int]:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-    main: Callable[[list[str], str], int] = sys.modules[MODULE].main
+    main: Callable[[list[str], str], int] = sys.modules[module_name].main
     return main
 
 
 def run(_args: argparse.Namespace, extra: list[str]) -> int:
-    script = script_path()
+    name = extra[0] if extra[:1] and extra[0] in BENCHMARKS else DEFAULT
+    if extra[:1] == [name]:
+        extra = extra[1:]
+    script = script_path(name)
     if not script.is_file():
         print(
             f"disksnap bench: the benchmark {script} was not found. It runs from a source "
@@ -64,4 +73,5 @@ def run(_args: argparse.Namespace, extra: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    return load(script)(extra, "disksnap bench")
+    prog = "disksnap bench" if name == DEFAULT else f"disksnap bench {name}"
+    return load(script)(extra, prog)

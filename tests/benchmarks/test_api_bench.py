@@ -1,0 +1,68 @@
+"""bench/api.py at a tiny size, so that it does not rot: both servers start, every phase
+runs against them with the shared load generator, and the results are written."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from bench import api
+from bench.load import Connection, drive, expect, percentile, request_bytes, trivial_server
+
+
+@pytest.mark.slow  # two servers start and stop: about ten seconds
+def test_api_bench_runs_every_phase_on_both_servers(tmp_path: Path) -> None:
+    out = tmp_path / "api.json"
+    argv = ["--snapshots", "6", "--gets", "20", "--lists", "3", "--page-size", "2"]
+    argv += ["--concurrency", "3", "--json", str(out), "--workdir", str(tmp_path)]
+    assert api.main(argv) == 0
+    result = json.loads(out.read_text())
+    ds, moto = result["disksnap"], result["moto"]
+    for side, phases in ((ds, ("create", "get", "list", "operation_get")), (moto, api.PHASES)):
+        for phase in phases:
+            assert set(side[phase]["statuses"]) == {"200"}, (phase, side[phase])
+    assert ds["create"]["requests"] == moto["create"]["requests"] == 6
+    assert ds["get"]["requests"] == ds["operation_get"]["requests"] == moto["get"]["requests"] == 20
+    # 3 passes over 6 snapshots, 2 a page: disksnap pages (3 pages each, the last
+    # without a token); moto ignores MaxResults and answers all 6 at once.
+    assert ds["list"]["jobs"] == moto["list"]["jobs"] == 3
+    assert ds["list"]["requests"] == 9
+    assert moto["list"]["requests"] == 3
+    # moto's development server closes every connection; disksnap keeps them alive.
+    assert moto["get"]["connections"] == 20
+    assert ds["get"]["connections"] <= 3
+    assert [t["target"] for t in result["targets"]] == [
+        "List passes/s >= 5 x moto",
+        "Create req/s >= 2 x moto",
+        "Get p99 < 10 ms",
+    ]
+    assert all(isinstance(t["pass"], bool) for t in result["targets"])
+    assert result["generator_ceiling"]["requests"] == 20
+    assert not list(tmp_path.glob("disksnap-bench-api-*")), "the work directory was left"
+
+
+def test_load_generator_counts_every_call_on_kept_alive_connections() -> None:
+    async def run() -> None:
+        async with trivial_server() as port:
+            raw = request_bytes("GET", "/", f"127.0.0.1:{port}")
+
+            async def job(c: Connection) -> None:
+                expect(await c.call(raw))
+                expect(await c.call(raw))
+
+            result = await drive("127.0.0.1", port, [job] * 10, concurrency=4)
+            assert (result.jobs, result.requests, result.connections) == (10, 20, 4)
+            assert result.statuses == {"200": 20}
+            assert 0 < result.p50_ms <= result.p99_ms <= result.max_ms
+
+    asyncio.run(run())
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([7.0], 99) == 7.0
