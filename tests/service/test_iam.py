@@ -183,6 +183,10 @@ REJECTED: dict[str, tuple[Mutation, str]] = {
     "no audience": (lambda k, t: signed(k, t, aud=None), "aud"),
     "iat not a number": (lambda k, t: signed(k, t, iat="yesterday"), "numeric"),
     "unknown key": (lambda k, t: signed(k, t, kid="ajeunknown0000000000"), "Unknown or deleted"),
+    "a huge unknown kid, not echoed whole": (
+        lambda k, t: signed(k, t, kid="k" * 5000),
+        "kkk…' (the JWT's kid)",
+    ),
     "no kid": (lambda k, t: signed(k, t, kid=None), "no kid"),
     "signed by another key": (
         lambda k, t: signed(k, t, private_key=_other_private_key()),

@@ -94,7 +94,8 @@ def _usable_key(tx: Transaction, key_id: str, *, for_update: bool = False) -> Au
     except KeyNotFound:
         key = None
     if key is None or key.revoked_at is not None:
-        raise Unauthenticated(f"Unknown or deleted key {key_id!r} (the JWT's kid)")
+        shown = key_id if len(key_id) <= 50 else key_id[:50] + "…"
+        raise Unauthenticated(f"Unknown or deleted key {shown!r} (the JWT's kid)")
     return key
 
 
