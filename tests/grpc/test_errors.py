@@ -142,4 +142,8 @@ def test_unimplemented_methods_and_services(sdk: SDK, live: Server) -> None:
             network_service_pb2.ListNetworksRequest(folder_id=live.folder)
         )
     )
-    assert status_of(e)[0] == Code.UNIMPLEMENTED
+    assert status_of(e) == (
+        Code.UNIMPLEMENTED,
+        "yandex.cloud.vpc.v1.NetworkService.List is not implemented",
+    )
+    assert _request_info(e)

@@ -39,6 +39,7 @@ from grpc_status import rpc_status
 from disksnap.api.grpc.registry import message_class
 from disksnap.domain.errors import Code, DisksnapError
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
+from disksnap.service.core import Unimplemented
 from disksnap.service.status import internal_status, status_of
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,22 @@ def dispatcher_handlers(
     """Handlers by service full name for every method of ``services``, each running
     ``dispatcher.dispatch`` on ``executor``."""
     return {str(s.full_name): method_handlers(s, dispatcher.dispatch, executor) for s in services}
+
+
+class UnknownMethods(grpc.GenericRpcHandler):
+    """The last resort: a method of no registered service is UNIMPLEMENTED with a Status
+    and a request id, like every other error (gRPC alone would send neither)."""
+
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        method = str(handler_call_details.method)
+        full_name = method.lstrip("/").replace("/", ".")
+
+        def refuse(_method: str, _request: Message, _ctx: CallContext) -> Message:
+            raise Unimplemented(f"{full_name} is not implemented")
+
+        return grpc.unary_unary_rpc_method_handler(UnaryRpc(full_name, refuse, None).handle)
 
 
 def _metadata(items: Iterable[tuple[str, str | bytes]] | None) -> Mapping[str, str]:

@@ -27,7 +27,7 @@ import grpc
 import grpc.aio
 
 from disksnap.api.grpc import discovery, tls
-from disksnap.api.grpc.handlers import dispatcher_handlers, method_handlers
+from disksnap.api.grpc.handlers import UnknownMethods, dispatcher_handlers, method_handlers
 from disksnap.api.grpc.registry import SERVICES
 from disksnap.service.context import Dispatcher
 
@@ -103,6 +103,7 @@ class GrpcListener:
             str(discovery.SERVICE.full_name),
             method_handlers(discovery.SERVICE, self.directory.call, None),
         )
+        server.add_generic_rpc_handlers((UnknownMethods(),))
         bind = f"{_bracketed(self.host)}:{self.port}"
         if credentials is None:
             port = server.add_insecure_port(bind)
