@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import random
+import re
 import time
 import urllib.error
 import urllib.request
@@ -122,8 +123,11 @@ def unpacked(packed: dict[str, Any], type_name: str) -> dict[str, Any]:
 
 
 def _response(status: int, headers: dict[str, str], data: bytes) -> Reply:
+    """Every answer, success or error, is JSON and carries its request id."""
     lowered = {k.lower(): v for k, v in headers.items()}
-    return Reply(status, lowered, json.loads(data or b"null"))
+    assert re.fullmatch(r"[0-9a-f]{32}", lowered.get("x-request-id", "")), lowered
+    assert lowered["content-type"] == "application/json", lowered
+    return Reply(status, lowered, json.loads(data))
 
 
 def caller(server: Server, token: str | None = "") -> Caller:

@@ -331,3 +331,30 @@ def test_disk_types_and_zones(live: Server) -> None:
             if not page_token:
                 break
         assert seen == everything
+
+
+ROUTING = [
+    (
+        "POST",
+        f"{DISKS}/{INHERIT_DISK.id}:move",
+        {"destinationFolderId": "b1g"},
+        501,
+        "UNIMPLEMENTED",
+    ),
+    ("GET", f"{SNAPSHOTS}/fd8x:listAccessBindings", None, 501, "UNIMPLEMENTED"),
+    ("PUT", SNAPSHOTS, {}, 405, "UNIMPLEMENTED"),
+    ("DELETE", "/operations/fd8x", None, 405, "UNIMPLEMENTED"),
+    ("GET", "/compute/v1/images", None, 404, "NOT_FOUND"),
+    ("GET", "/compute/v2/snapshots", None, 404, "NOT_FOUND"),
+]
+
+
+def test_methods_and_paths_without_a_handler(live: Server) -> None:
+    """Other methods of the services are 501, a method a path does not take 405 (with
+    Allow), a path no rule has 404: each a Status, as grpc-gateway answers."""
+    admin = caller(live)
+    for method, path, body, http, code in ROUTING:
+        resp = admin.call(method, path, body)
+        error(resp, http, code)
+        if http == 405:
+            assert resp.headers["allow"], resp.headers
