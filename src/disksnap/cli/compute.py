@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from disksnap.cli import transfer
 from disksnap.cli.client import JsonObject, quote
 from disksnap.cli.output import Column
 from disksnap.cli.remote import CliError, Session, UsageError, command, common_options
@@ -101,6 +102,8 @@ def register(subparsers: Subparsers) -> None:
             mutating=True,
         )
         leaf("delete", f"delete a {kind.name}", _delete, _selector, mutating=True)
+        if kind is DISK:
+            transfer.add_commands(commands)  # import / export over NBD
 
 
 @dataclass(frozen=True)

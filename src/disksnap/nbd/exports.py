@@ -29,9 +29,8 @@ from disksnap.engine.errors import SnapshotNotFound as EngineSnapshotNotFound
 from disksnap.engine.snapview import SnapshotView
 from disksnap.meta import DiskStatus, Meta, SnapshotStatus
 from disksnap.meta.errors import DiskNotFound, SnapshotNotFound
+from disksnap.nbd.names import READONLY_PREFIX, SNAPSHOT_PREFIX
 
-SNAPSHOT_PREFIX = "snapshot/"
-READONLY_PREFIX = "readonly/"
 MAX_LISTED = 1000
 
 
