@@ -4,6 +4,7 @@ the code and message, the whole ``google.rpc.Status`` in ``grpc-status-details-b
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,3 +148,14 @@ def test_unimplemented_methods_and_services(sdk: SDK, live: Server) -> None:
         "yandex.cloud.vpc.v1.NetworkService.List is not implemented",
     )
     assert _request_info(e)
+
+
+def test_calls_are_counted_in_the_metrics_by_code(sdk: SDK, live: Server) -> None:
+    missing = snap_pb.GetSnapshotRequest(snapshot_id="fd8doesnotexist00001")
+    _error(lambda: sdk.client(SnapshotServiceStub).Get(missing))
+    request = urllib.request.Request(live.info["rest"] + "/metrics")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read().decode()
+    get = 'method="yandex.cloud.compute.v1.SnapshotService.Get"'
+    assert f'disksnap_grpc_requests_total{{code="NOT_FOUND",{get}}}' in text
+    assert "disksnap_grpc_request_seconds_bucket" in text

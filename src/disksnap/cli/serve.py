@@ -92,7 +92,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         ca_cert=None,
     )
     # Transports served beside REST on the same event loop.
-    listeners: list[Listener] = [serve_grpc.listener(args, services, data, clock)]
+    listeners: list[Listener] = [serve_grpc.listener(args, services, data, clock, metrics.registry)]
     listeners.append(serve_nbd.listener(args, meta, engine))
     hydrator = Hydrator(engine)
     for w in workers:

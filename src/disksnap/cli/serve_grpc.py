@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from disksnap.api.grpc.listener import GeneratedTls, GivenTls, GrpcListener, Plaintext, Security
+from disksnap.api.grpc.metrics import GrpcMetrics
 from disksnap.api.grpc.tls import server_names
 from disksnap.domain.clock import Clock
 from disksnap.service.context import Dispatcher
@@ -59,11 +62,17 @@ def security(args: argparse.Namespace, data: Path, clock: Clock) -> Security:
 
 
 def listener(
-    args: argparse.Namespace, dispatcher: Dispatcher, data: Path, clock: Clock
+    args: argparse.Namespace,
+    dispatcher: Dispatcher,
+    data: Path,
+    clock: Clock,
+    registry: CollectorRegistry | None = None,
 ) -> GrpcListener:
+    """The listener the options configure; its metrics go into ``registry``."""
     return GrpcListener(
         dispatcher,
         host=args.host,
         port=args.grpc_port,
         security=security(args, data, clock),
+        metrics=GrpcMetrics.create(registry),
     )

@@ -36,6 +36,7 @@ from google.protobuf.message import Message
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
+from disksnap.api.grpc.metrics import GrpcMetrics
 from disksnap.api.grpc.registry import message_class
 from disksnap.domain.errors import Code, DisksnapError
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
@@ -60,10 +61,17 @@ class DeadlineExceeded(DisksnapError):
 class UnaryRpc:
     """One unary method: context in, ``call`` on ``executor`` (inline if None), reply out."""
 
-    def __init__(self, full_name: str, call: Call, executor: Executor | None) -> None:
+    def __init__(
+        self,
+        full_name: str,
+        call: Call,
+        executor: Executor | None,
+        metrics: GrpcMetrics | None = None,
+    ) -> None:
         self.full_name = full_name
         self.call = call
         self.executor = executor
+        self.metrics = metrics
 
     async def handle(self, request: Message, context: Context) -> Message:
         started = time.perf_counter()
@@ -107,12 +115,15 @@ class UnaryRpc:
         return result
 
     def _log(self, code: Code, started: float) -> None:
+        seconds = time.perf_counter() - started
         log.info(
             "gRPC %s -> %s",
             self.full_name,
             code.name,
-            extra={"rpc": self.full_name, "seconds": round(time.perf_counter() - started, 6)},
+            extra={"rpc": self.full_name, "seconds": round(seconds, 6)},
         )
+        if self.metrics is not None:
+            self.metrics.observe(self.full_name, code, seconds)
 
 
 async def abort(context: Context, status: status_pb2.Status, request_id: str) -> None:
@@ -127,31 +138,43 @@ async def abort(context: Context, status: status_pb2.Status, request_id: str) ->
 
 
 def method_handlers(
-    service: ServiceDescriptor, call: Call, executor: Executor | None
+    service: ServiceDescriptor,
+    call: Call,
+    executor: Executor | None,
+    metrics: GrpcMetrics | None = None,
 ) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
     """A handler for every method of ``service``, all calling ``call`` by full name."""
-    return {m.name: unary_handler(m, call, executor) for m in service.methods}
+    return {m.name: unary_handler(m, call, executor, metrics) for m in service.methods}
 
 
 def unary_handler(
-    method: MethodDescriptor, call: Call, executor: Executor | None
+    method: MethodDescriptor,
+    call: Call,
+    executor: Executor | None,
+    metrics: GrpcMetrics | None = None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     request_class = message_class(method.input_type)
     response_class = message_class(method.output_type)
     return grpc.unary_unary_rpc_method_handler(
         # A bound coroutine method: grpc.aio tells coroutines from plain callables by it.
-        UnaryRpc(str(method.full_name), call, executor).handle,
+        UnaryRpc(str(method.full_name), call, executor, metrics).handle,
         request_deserializer=request_class.FromString,
         response_serializer=response_class.SerializeToString,
     )
 
 
 def dispatcher_handlers(
-    dispatcher: Dispatcher, services: Iterable[ServiceDescriptor], executor: Executor
+    dispatcher: Dispatcher,
+    services: Iterable[ServiceDescriptor],
+    executor: Executor,
+    metrics: GrpcMetrics | None = None,
 ) -> dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]]:
     """Handlers by service full name for every method of ``services``, each running
     ``dispatcher.dispatch`` on ``executor``."""
-    return {str(s.full_name): method_handlers(s, dispatcher.dispatch, executor) for s in services}
+    return {
+        str(s.full_name): method_handlers(s, dispatcher.dispatch, executor, metrics)
+        for s in services
+    }
 
 
 class UnknownMethods(grpc.GenericRpcHandler):

@@ -28,6 +28,7 @@ import grpc.aio
 
 from disksnap.api.grpc import discovery, tls
 from disksnap.api.grpc.handlers import UnknownMethods, dispatcher_handlers, method_handlers
+from disksnap.api.grpc.metrics import GrpcMetrics
 from disksnap.api.grpc.registry import SERVICES
 from disksnap.service.context import Dispatcher
 
@@ -80,11 +81,13 @@ class GrpcListener:
         port: int,
         security: Security,
         threads: int = 16,
+        metrics: GrpcMetrics | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.host = host
         self.port = port
         self.security = security
+        self.metrics = metrics
         self.directory = discovery.EndpointDirectory()
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="grpc")
         self._server: grpc.aio.Server | None = None
@@ -96,12 +99,12 @@ class GrpcListener:
             options=[("grpc.so_reuseport", 0)],
         )
         for name, handlers in dispatcher_handlers(
-            self.dispatcher, SERVICES, self._executor
+            self.dispatcher, SERVICES, self._executor, self.metrics
         ).items():
             server.add_registered_method_handlers(name, handlers)
         server.add_registered_method_handlers(
             str(discovery.SERVICE.full_name),
-            method_handlers(discovery.SERVICE, self.directory.call, None),
+            method_handlers(discovery.SERVICE, self.directory.call, None, self.metrics),
         )
         server.add_generic_rpc_handlers((UnknownMethods(),))
         bind = f"{_bracketed(self.host)}:{self.port}"
