@@ -8,12 +8,14 @@ stays CREATING, a disk stays CREATING, for as long as the test needs.
 
 from __future__ import annotations
 
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Server
-from tests.e2e.rules import Caller, caller, error, frozen_disk, tenant
+from tests.e2e.rules import Caller, Reply, caller, error, frozen_disk, tenant
 
 SNAPSHOTS = "/compute/v1/snapshots"
 DISKS = "/compute/v1/disks"
@@ -104,6 +106,39 @@ def test_a_disk_being_created_can_be_neither_deleted_snapshotted_nor_grown(
     got = admin.ok("GET", path)
     assert (got["status"], got["size"]) == ("CREATING", str(4 << 20))
     assert snapshots_of(admin, disk) == []
+
+
+def at_once(c: Caller, n: int, method: str, path: str, body: Any, *, key: str = "") -> list[Reply]:
+    """``n`` copies of one request, sent side by side."""
+    headers = {"Idempotency-Key": key} if key else {}
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda _: c.call(method, path, body, headers=headers), range(n)))
+
+
+def test_racing_requests_have_one_winner(frozen: Server) -> None:
+    """Side by side: one snapshot of a disk, one holder of a name, one operation per
+    Idempotency-Key; the losers get the error a late request gets."""
+    admin = caller(frozen)
+    disk = frozen_disk(5)
+    answers = at_once(admin, 8, "POST", SNAPSHOTS, {"folderId": frozen.folder, "diskId": disk})
+    assert sorted(r.status for r in answers) == [200] + [400] * 7
+    for lost in (r for r in answers if r.status != 200):
+        error(lost, 400, "FAILED_PRECONDITION")
+    assert len(snapshots_of(admin, disk)) == 1
+
+    body = {"folderId": frozen.folder, "zoneId": "ru-central1-a", "size": str(4 << 20)}
+    named = at_once(admin, 8, "POST", DISKS, {**body, "name": "raced"})
+    assert sorted(r.status for r in named) == [200] + [409] * 7
+    for lost in (r for r in named if r.status != 200):
+        error(lost, 409, "ALREADY_EXISTS")
+
+    listing = f"{DISKS}?folderId={frozen.folder}"
+    before = {d["id"] for d in admin.ok("GET", listing)["disks"]}
+    keyed = at_once(admin, 8, "POST", DISKS, body, key="raced-key")
+    assert Counter(r.status for r in keyed) == {200: 8}
+    assert len({r.body["id"] for r in keyed}) == 1
+    after = {d["id"] for d in admin.ok("GET", listing)["disks"]}
+    assert after - before == {keyed[0].body["metadata"]["diskId"]}
 
 
 # --- names ------------------------------------------------------------------------------
