@@ -229,6 +229,17 @@ def test_delete_returns_a_done_operation_with_empty(live: Server) -> None:
         error(editor.call("DELETE", path), 404, "NOT_FOUND")
 
 
+def test_a_snapshot_outlives_its_disk(live: Server) -> None:
+    team = tenant(live, "outlive")
+    editor = team.editor
+    disk = editor.disk(team.folder, size=8 * MiB)
+    snap = editor.snapshot(team.folder, disk["id"], name="kept")
+    editor.done("DELETE", f"{DISKS}/{disk['id']}")
+    assert editor.ok("GET", f"{SNAPSHOTS}/{snap['id']}") == snap
+    restored = editor.disk(team.folder, size=8 * MiB, snapshotId=snap["id"])
+    assert (restored["sourceSnapshotId"], restored["size"]) == (snap["id"], str(8 * MiB))
+
+
 def test_list_operations_newest_first_with_paging(live: Server) -> None:
     team = tenant(live, "history")
     editor = team.editor
@@ -344,6 +355,7 @@ ROUTING = [
     ("GET", f"{SNAPSHOTS}/fd8x:listAccessBindings", None, 501, "UNIMPLEMENTED"),
     ("PUT", SNAPSHOTS, {}, 405, "UNIMPLEMENTED"),
     ("DELETE", "/operations/fd8x", None, 405, "UNIMPLEMENTED"),
+    ("POST", "/operations/fd8x", {}, 405, "UNIMPLEMENTED"),
     ("GET", "/compute/v1/images", None, 404, "NOT_FOUND"),
     ("GET", "/compute/v2/snapshots", None, 404, "NOT_FOUND"),
 ]
