@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from yandexcloud._sdk import SDK
 from yandexcloud.operations import OperationResult
 
 from disksnap.api.grpc.tls import ensure_certificates
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import DISKSNAP, Server
 from tests.grpc.conftest import MiB, free_port, sdk_for, serving, status_of
 
 
@@ -107,3 +108,22 @@ def _wait_for_disk(sdk: SDK, op: Operation) -> Disk:
     assert isinstance(result, OperationResult)
     assert isinstance(result.response, Disk)
     return result.response
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--grpc-plaintext", "--grpc-san", "disks.example.test"], "takes no certificate options"),
+        (["--grpc-san", "../etc"], "--grpc-san: not a host name or IP address: '../etc'"),
+        (["--grpc-cert", "/nonexistent.pem", "--grpc-key", "/nonexistent.pem"], "no such file"),
+    ],
+)
+def test_contradicting_or_bad_options_stop_the_start(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    command = [DISKSNAP, "serve", "--data-dir", str(tmp_path / "data"), "--rest-port", "0"]
+    command += ["--grpc-port", "0", "--nbd-port", "0", *options]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert not (tmp_path / "data" / "bootstrap.json").exists()

@@ -28,9 +28,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="an extra host name or IP for the generated server certificate (repeatable)",
     )
-    p.add_argument("--grpc-cert", type=Path, help="serve this PEM certificate chain instead")
-    p.add_argument("--grpc-key", type=Path, help="the PEM private key of --grpc-cert")
-    p.add_argument("--grpc-ca", type=Path, help="with --grpc-cert: the CA to advertise as caCert")
+    p.add_argument(
+        "--grpc-cert", type=Path, metavar="PEM", help="serve this certificate chain instead"
+    )
+    p.add_argument("--grpc-key", type=Path, metavar="PEM", help="the private key of --grpc-cert")
+    p.add_argument(
+        "--grpc-ca", type=Path, metavar="PEM", help="with --grpc-cert: the CA to advertise"
+    )
     p.add_argument(
         "--grpc-plaintext",
         action="store_true",
@@ -46,6 +50,8 @@ def security(args: argparse.Namespace, data: Path, clock: Clock) -> Security:
     if given:
         if args.grpc_cert is None or args.grpc_key is None:
             raise SystemExit("disksnap serve: --grpc-cert and --grpc-key go together")
+        if args.grpc_san:
+            raise SystemExit("disksnap serve: --grpc-san is for the generated certificate")
         for path in (args.grpc_cert, args.grpc_key, args.grpc_ca):
             if path is not None and not path.is_file():
                 raise SystemExit(f"disksnap serve: no such file: {path}")
