@@ -15,8 +15,9 @@ Target: gRPC Get p99 < 5 ms at 50 concurrent streams. In a closed loop, latency 
 concurrency / throughput (Little's law), so p99 < 5 ms at 50 streams needs > 10,000
 answers a second from the server: the report prints that bound beside the figures.
 
-Run it from the repository root as ``.venv/bin/python -m bench.grpc [--requests N]``
-(not as ``python bench/grpc.py``: this file would then shadow the ``grpc`` package).
+Run it as ``disksnap bench grpc [--requests N]``, or from the repository root as
+``.venv/bin/python -m bench.grpc`` (not as ``python bench/grpc.py``: this file would then
+shadow the ``grpc`` package).
 """
 
 from __future__ import annotations
@@ -66,13 +67,14 @@ def start_server(data: Path, extra: Sequence[str]) -> tuple[subprocess.Popen[byt
     command = [disksnap, "serve", "--data-dir", str(data), "--rest-port", "0"]
     command += ["--grpc-port", "0", "--nbd-port", "0", *extra]
     data.mkdir(parents=True)
-    log = (data.parent / "server.log").open("wb")
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+    log = data.parent / "server.log"
+    with log.open("wb") as stderr:  # the child keeps its own descriptor
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
     stamp = data / "bootstrap.json"
     deadline = time.monotonic() + 60
     while not stamp.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise BenchError(f"disksnap serve did not start (see {log.name})")
+            raise BenchError(f"disksnap serve did not start (see {log})")
         time.sleep(0.05)
     time.sleep(0.2)  # written atomically, but give the REST loop a moment
     return proc, json.loads(stamp.read_text())
@@ -231,7 +233,7 @@ def summarize(latencies: list[float], seconds: float) -> Json:
 
 
 async def measure(info: Json, args: argparse.Namespace) -> Json:
-    snapshot_ids, operation_ids = seed(info, SNAPSHOTS)
+    snapshot_ids, operation_ids = seed(info, args.snapshots)
     n, c = args.requests, args.concurrency
     phases: list[tuple[str, str, Callable[[], Awaitable[tuple[list[float], float]]]]] = [
         ("grpc", "SnapshotService.Get", lambda: grpc_phase(info, "snapshot", snapshot_ids, n, c)),
@@ -281,6 +283,7 @@ def parse_args(argv: Sequence[str], prog: str | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0] if __doc__ else "")
     p.add_argument("--requests", type=int, default=REQUESTS, help="timed requests per phase")
     p.add_argument("--concurrency", type=int, default=CONCURRENCY, help="concurrent callers")
+    p.add_argument("--snapshots", type=int, default=SNAPSHOTS, help="snapshots to read among")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     return p.parse_args(argv)

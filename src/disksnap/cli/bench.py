@@ -2,7 +2,8 @@
 
 ``disksnap bench [OPTIONS]`` runs the engine benchmark (``bench/engine.py``, beside
 restic and borg); ``disksnap bench api [OPTIONS]`` the REST API benchmark
-(``bench/api.py``, beside moto server). The benchmarks are not part of the installed
+(``bench/api.py``, beside moto server); ``disksnap bench grpc [OPTIONS]`` gRPC Get
+beside REST Get (``bench/grpc.py``). The benchmarks are not part of the installed
 package: they live beside ``src/`` in the repository (the package is installed editable
 from it). Every argument after ``bench`` (or ``bench api``) is handed to the benchmark
 unchanged (``disksnap bench --help``, ``disksnap bench api --help`` show their options).
@@ -22,7 +23,7 @@ import disksnap
 if TYPE_CHECKING:
     from disksnap.cli.main import Subparsers
 
-BENCHMARKS = {"engine": "engine", "api": "api"}  # first argument -> bench/<name>.py
+BENCHMARKS = {"engine": "engine", "api": "api", "grpc": "grpc"}  # first argument -> bench/<name>.py
 DEFAULT = "engine"
 
 
@@ -34,7 +35,8 @@ def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="benchmark the storage engine against restic and borg, or (bench api) the "
-        "REST API against moto (disksnap bench [api] --help)",
+        "REST API against moto, or (bench grpc) gRPC beside REST "
+        "(disksnap bench [api|grpc] --help)",
         add_help=False,  # --help belongs to the benchmark
     )
     parser.set_defaults(run=run, passthrough=True)
