@@ -1,0 +1,284 @@
+"""NBD benchmark: disksnap's NBD server beside nbdkit's file plugin, in the same run.
+
+Run as ``python bench/nbd.py`` (``--help`` lists the options). In a fresh work
+directory (removed at the end unless ``--keep``):
+
+1. the reference image of bench/common.py (``--size``, 1 GiB by default: random,
+   text, a hole, a copy) is written to ``disk.img``;
+2. ``disksnap serve`` (a disk of that size) and ``nbdkit file`` (an empty sparse file
+   of that size) are started on free loopback ports;
+3. for each: ``qemu-img convert -n`` writes the image into the export, ``nbdcopy``
+   reads it back into a file, which must equal the image; both timed after
+   ``settle()`` (sync, and the page cache dropped where allowed);
+4. the latency of 4 KiB writes at random offsets (one at a time, disksnap's own NBD
+   client) is sampled on the disksnap disk while idle, then while a snapshot of it is
+   being created and built; reported as p50 / p99 / max, with the time the Create call
+   itself took.
+
+Targets: disksnap >= 0.5 x nbdkit's throughput both ways; write p99 during a snapshot
+<= 3 x the idle p99. A missed target is reported, not an error; a failing tool or an
+inexact read-back exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+if not __package__:  # run as `python bench/nbd.py`: make the `bench` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (
+    CACHES_ENV,
+    BenchError,
+    GiB,
+    Json,
+    MiB,
+    can_drop_caches,
+    first_difference,
+    parse_size,
+    timed,
+    write_image,
+)
+from disksnap.nbd.client import NbdClient, Url
+from disksnap.nbd.proto import CMD_WRITE
+
+BIN = Path(sys.executable).parent
+WRITE = 4096
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not ready():
+        if proc.poll() is not None:
+            raise BenchError(f"{what} exited during start-up ({proc.returncode})")
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what} did not start")
+        time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Rest:
+    def __init__(self, info: Json) -> None:
+        self.info = info
+
+    def call(self, method: str, path: str, body: Json | None = None) -> Json:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.info["rest"] + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.info['token']}")
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            out: Json = json.loads(resp.read())
+            return out
+
+    def done(self, op: Json) -> bool:
+        return bool(self.call("GET", f"/operations/{op['id']}").get("done"))
+
+    def wait(self, op: Json) -> Json:
+        while not op.get("done"):
+            time.sleep(0.1)
+            op = self.call("GET", f"/operations/{op['id']}")
+        if "error" in op:
+            raise BenchError(f"operation {op['id']} failed: {op['error']}")
+        return op
+
+
+@contextlib.contextmanager
+def disksnap(work: Path, size: int) -> Iterator[tuple[Url, str, Rest]]:
+    data = work / "disksnap"
+    cmd = [str(BIN / "disksnap"), "serve", "--data-dir", str(data), "--rest-port", "0"]
+    cmd += ["--grpc-port", "0", "--nbd-port", "0"]
+    with (work / "disksnap.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        _wait((data / "bootstrap.json").exists, proc, "disksnap serve")
+        time.sleep(0.5)  # bootstrap.json is written once every listener is up
+        rest = Rest(json.loads((data / "bootstrap.json").read_text()))
+        body = {"folderId": rest.info["folderId"], "zoneId": "ru-central1-a", "size": str(size)}
+        disk = rest.wait(rest.call("POST", "/compute/v1/disks", body))["response"]["id"]
+        yield Url.parse(rest.info["nbd"]), disk, rest
+    finally:
+        _stop(proc)
+
+
+@contextlib.contextmanager
+def nbdkit(work: Path, size: int) -> Iterator[Url]:
+    target = work / "nbdkit.img"
+    with target.open("wb") as f:
+        f.truncate(size)
+    port = _free_port()
+    cmd = ["nbdkit", "-f", "-i", "127.0.0.1", "-p", str(port), "file", str(target)]
+    with (work / "nbdkit.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+    try:
+        _wait(lambda: _listening(port), proc, "nbdkit")
+        yield Url("127.0.0.1", port)
+    finally:
+        _stop(proc)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def throughput(work: Path, image: Path, name: str, uri: str) -> Json:
+    env = dict(os.environ)
+    write = timed(
+        ["qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", str(image), uri], env, work
+    )
+    out = work / f"{name}.out"
+    out.unlink(missing_ok=True)
+    read = timed(["nbdcopy", uri, str(out)], env, work)
+    if (diff := first_difference(image, out)) is not None:
+        raise BenchError(f"{name}: the image read back differs at offset {diff}")
+    out.unlink()
+    size = image.stat().st_size
+    return {
+        "write_seconds": write,
+        "read_seconds": read,
+        "write_MBps": size / write / 1e6,
+        "read_MBps": size / read / 1e6,
+    }
+
+
+def _latencies(
+    c: NbdClient, rng: random.Random, until: Callable[[], bool], limit: int
+) -> list[float]:
+    """Seconds per 4 KiB write at random offsets, one at a time, until ``until()``."""
+    out: list[float] = []
+    data = rng.randbytes(WRITE)
+    while len(out) < limit and not until():
+        offset = rng.randrange(c.size // WRITE) * WRITE
+        start = time.perf_counter()
+        c.call(CMD_WRITE, offset, WRITE, data)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def _summary(samples: list[float]) -> Json:
+    s = sorted(samples)
+
+    def ms(q: float) -> float:
+        return s[min(len(s) - 1, int(q * len(s)))] * 1e3
+
+    return {"samples": len(s), "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": s[-1] * 1e3}
+
+
+def latency(url: Url, disk: str, rest: Rest, samples: int) -> Json:
+    rng = random.Random(7)
+    with NbdClient(url, disk) as c:
+        idle = _latencies(c, rng, lambda: False, samples)
+        created = threading.Event()
+        op: Json = {}
+        took: list[float] = []
+
+        def create() -> None:
+            start = time.perf_counter()
+            body = {"folderId": rest.info["folderId"], "diskId": disk}
+            op.update(rest.call("POST", "/compute/v1/snapshots", body))
+            took.append(time.perf_counter() - start)
+            created.set()
+
+        creator = threading.Thread(target=create)
+        creator.start()
+        during = _latencies(c, rng, lambda: created.is_set() and rest.done(op), 10**9)
+        creator.join()
+        rest.wait(op)
+    return {"idle": _summary(idle), "snapshot": _summary(during), "create_call_ms": took[0] * 1e3}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=parse_size, default=1 * GiB, help="image size (1GiB)")
+    ap.add_argument("--samples", type=int, default=3000, help="idle latency samples")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--warm", action="store_true", help="do not drop the page cache")
+    args = ap.parse_args()
+    for tool in ("qemu-img", "nbdcopy", "nbdkit"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is missing: run scripts/bootstrap.sh")
+    os.environ[CACHES_ENV] = "warm" if args.warm or not can_drop_caches() else "cold"
+    work = Path(tempfile.mkdtemp(prefix="disksnap-bench-nbd-"))
+    try:
+        image = work / "disk.img"
+        write_image(image, args.size, args.seed)
+        result: Json = {"size_bytes": args.size, "caches": os.environ[CACHES_ENV], "tools": {}}
+        with nbdkit(work, args.size) as url:
+            result["tools"]["nbdkit"] = throughput(work, image, "nbdkit", url.export(""))
+        with disksnap(work, args.size) as (url, disk, rest):
+            result["tools"]["disksnap"] = throughput(work, image, "disksnap", url.export(disk))
+            result["latency"] = latency(url, disk, rest, args.samples)
+        report(result)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+    except BenchError as e:
+        print(f"bench failed: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def report(result: Json) -> None:
+    t, lat = result["tools"], result["latency"]
+    print(f"image {result['size_bytes'] / MiB:.0f} MiB, caches {result['caches']}")
+    for name, r in t.items():
+        print(
+            f"  {name:9} write {r['write_MBps']:7.1f} MB/s ({r['write_seconds']:.2f} s)"
+            f"   read {r['read_MBps']:7.1f} MB/s ({r['read_seconds']:.2f} s)"
+        )
+    for phase in ("idle", "snapshot"):
+        s = lat[phase]
+        print(
+            f"  4 KiB writes, {phase:8}: p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms"
+            f"  max {s['max_ms']:.2f} ms  ({s['samples']} samples)"
+        )
+    print(f"  Snapshot.Create call: {lat['create_call_ms']:.1f} ms")
+    targets = [
+        ("write >= 0.5 x nbdkit", t["disksnap"]["write_MBps"] / t["nbdkit"]["write_MBps"], 0.5),
+        ("read >= 0.5 x nbdkit", t["disksnap"]["read_MBps"] / t["nbdkit"]["read_MBps"], 0.5),
+    ]
+    ratio = lat["snapshot"]["p99_ms"] / lat["idle"]["p99_ms"]
+    result["targets"] = [{"target": n, "ratio": r, "pass": r >= lim} for n, r, lim in targets]
+    result["targets"].append(
+        {"target": "p99 snapshot <= 3 x idle", "ratio": ratio, "pass": ratio <= 3}
+    )
+    for x in result["targets"]:
+        print(f"  {x['target']:26} {x['ratio']:6.2f}  {'PASS' if x['pass'] else 'MISS'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
