@@ -159,3 +159,20 @@ def test_calls_are_counted_in_the_metrics_by_code(sdk: SDK, live: Server) -> Non
     get = 'method="yandex.cloud.compute.v1.SnapshotService.Get"'
     assert f'disksnap_grpc_requests_total{{code="NOT_FOUND",{get}}}' in text
     assert "disksnap_grpc_request_seconds_bucket" in text
+
+
+def test_bytes_that_are_not_the_request_message_are_invalid_argument(live: Server) -> None:
+    ca = Path(live.info["caCert"]).read_bytes()
+    with grpc.secure_channel(live.info["grpc"], grpc.ssl_channel_credentials(ca)) as channel:
+        get: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(
+            "/yandex.cloud.compute.v1.SnapshotService/Get"
+        )
+        e = _error(
+            lambda: get(b"\x0a\xff\xff", metadata=(("authorization", f"Bearer {live.token}"),))
+        )
+    assert status_of(e)[0] == Code.INVALID_ARGUMENT
+    bad = error_details_pb2.BadRequest()
+    assert rich_status(e).details[0].Unpack(bad)
+    assert bad.field_violations[0].description == (
+        "the request is not a valid yandex.cloud.compute.v1.GetSnapshotRequest message"
+    )

@@ -31,14 +31,15 @@ from typing import Any, TypeAlias
 
 import grpc
 import grpc.aio
+from google.protobuf import empty_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from disksnap.api.grpc.metrics import GrpcMetrics
 from disksnap.api.grpc.registry import message_class
-from disksnap.domain.errors import Code, DisksnapError
+from disksnap.domain.errors import BadRequest, Code, DisksnapError
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.core import Unimplemented
 from disksnap.service.status import internal_status, status_of
@@ -59,21 +60,25 @@ class DeadlineExceeded(DisksnapError):
 
 
 class UnaryRpc:
-    """One unary method: context in, ``call`` on ``executor`` (inline if None), reply out."""
+    """One unary method: bytes and context in, ``call`` on ``executor`` (inline if None),
+    reply out. The request is parsed here rather than by gRPC, so that bytes that are not
+    a ``request_class`` message are INVALID_ARGUMENT with a Status like any bad input."""
 
     def __init__(
         self,
         full_name: str,
+        request_class: type[Message],
         call: Call,
         executor: Executor | None,
         metrics: GrpcMetrics | None = None,
     ) -> None:
         self.full_name = full_name
+        self.request_class = request_class
         self.call = call
         self.executor = executor
         self.metrics = metrics
 
-    async def handle(self, request: Message, context: Context) -> Message:
+    async def handle(self, payload: bytes, context: Context) -> Message:
         started = time.perf_counter()
         metadata = _metadata(context.invocation_metadata())
         request_id = _request_id(metadata)
@@ -82,6 +87,7 @@ class UnaryRpc:
             remaining = context.time_remaining()
             if remaining is not None and remaining <= 0:
                 raise DeadlineExceeded("Deadline exceeded before the call started")
+            request = self._parse(payload)
             ctx = CallContext(
                 request_id=request_id,
                 authorization=metadata.get("authorization"),
@@ -103,6 +109,13 @@ class UnaryRpc:
         self._log(Code(status.code), started)
         await abort(context, status, request_id)
         raise AssertionError("abort returned")  # pragma: no cover - abort always raises
+
+    def _parse(self, payload: bytes) -> Message:
+        try:
+            return self.request_class.FromString(payload)
+        except DecodeError:
+            name = self.request_class.DESCRIPTOR.full_name
+            raise BadRequest.single("", f"the request is not a valid {name} message") from None
 
     async def _run(self, request: Message, ctx: CallContext) -> Message:
         if self.executor is None:
@@ -155,10 +168,9 @@ def unary_handler(
 ) -> grpc.RpcMethodHandler[Any, Any]:
     request_class = message_class(method.input_type)
     response_class = message_class(method.output_type)
+    rpc = UnaryRpc(str(method.full_name), request_class, call, executor, metrics)
     return grpc.unary_unary_rpc_method_handler(
-        # A bound coroutine method: grpc.aio tells coroutines from plain callables by it.
-        UnaryRpc(str(method.full_name), call, executor, metrics).handle,
-        request_deserializer=request_class.FromString,
+        rpc.handle,  # a bound coroutine method: grpc.aio tells coroutines apart by it
         response_serializer=response_class.SerializeToString,
     )
 
@@ -190,7 +202,8 @@ class UnknownMethods(grpc.GenericRpcHandler):
         def refuse(_method: str, _request: Message, _ctx: CallContext) -> Message:
             raise Unimplemented(f"{full_name} is not implemented")
 
-        return grpc.unary_unary_rpc_method_handler(UnaryRpc(full_name, refuse, None).handle)
+        rpc = UnaryRpc(full_name, empty_pb2.Empty, refuse, None)  # any request will do
+        return grpc.unary_unary_rpc_method_handler(rpc.handle)
 
 
 def _metadata(items: Iterable[tuple[str, str | bytes]] | None) -> Mapping[str, str]:
