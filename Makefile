@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: bootstrap run bench bench-api test lint
+.PHONY: bootstrap run bench bench-api bench-nbd test lint
 
 bootstrap:
 	@./scripts/bootstrap.sh
@@ -20,6 +20,11 @@ bench: bootstrap
 # 50 concurrent clients.
 bench-api: bootstrap
 	$(BIN)/disksnap bench api --json bench/results/api.json
+
+# The NBD benchmark beside nbdkit's file plugin (see bench/nbd.py): 1 GiB both ways,
+# 4 KiB write latency idle and during snapshots.
+bench-nbd: bootstrap
+	$(BIN)/python bench/nbd.py --size 1GiB --json bench/results/nbd.json
 
 lint: bootstrap
 	$(BIN)/ruff check src tests bench
