@@ -12,6 +12,8 @@ phases run side by side, disksnap then moto, so both see the same machine:
   ``CreateSnapshot`` of a volume. The disks and volumes are made first, untimed.
 - **get**: GETS reads of random snapshots by id: ``GET /compute/v1/snapshots/{id}`` vs
   ``DescribeSnapshots`` with ``SnapshotId.1``. disksnap's snapshots are READY by then.
+- **get_1**: a tenth of those reads from one client: the latency of a call when
+  nothing queues (at 50 clients a closed loop waits ``50 / rate`` per call on average).
 - **list**: LISTS passes over all SNAPSHOTS snapshots, PAGE_SIZE a page (a job is one
   pass, following the page tokens): ``GET /compute/v1/snapshots?pageSize=`` vs
   ``DescribeSnapshots`` with ``MaxResults``. moto ignores MaxResults and answers all of
@@ -78,7 +80,7 @@ EC2_VERSION = "2016-11-15"
 CREDENTIALS = Credentials("bench-access-key", "bench-secret-key")
 START_SECONDS = 60
 POLLERS, POLL_SECONDS = 4, 0.1  # waiting for operations, untimed
-PHASES = ("create", "get", "list")  # both servers; disksnap also has operation_get
+PHASES = ("create", "get", "get_1", "list")  # both servers; disksnap also has operation_get
 
 
 class BenchError(Exception):
@@ -278,6 +280,7 @@ async def measure_disksnap(ds: Disksnap, args: argparse.Namespace) -> Json:
 
     gets = [get(ds.get(f"/compute/v1/snapshots/{rng.choice(snapshots)}")) for _ in range(args.gets)]
     get_result = await ds.endpoint.drive(gets, conc)
+    get_1 = await ds.endpoint.drive(gets[: args.gets // 10 or 1], 1)
 
     async def list_pass(c: Connection) -> None:
         seen, token = 0, None
@@ -296,6 +299,7 @@ async def measure_disksnap(ds: Disksnap, args: argparse.Namespace) -> Json:
     return {
         "create": create.as_json(),
         "get": get_result.as_json(),
+        "get_1": get_1.as_json(),
         "list": list_result.as_json(),
         "operation_get": op_result.as_json(),
         "disks_ready_seconds": disk_ready,
@@ -377,6 +381,7 @@ async def measure_moto(ec2: Ec2, args: argparse.Namespace) -> Json:
         for _ in range(args.gets)
     ]
     get_result = await ec2.endpoint.drive(by_id, conc)
+    get_1 = await ec2.endpoint.drive(by_id[: args.gets // 10 or 1], 1)
 
     first_page = ec2.action("DescribeSnapshots", MaxResults=str(args.page_size))
 
@@ -394,7 +399,12 @@ async def measure_moto(ec2: Ec2, args: argparse.Namespace) -> Json:
             raise LoadError(f"a DescribeSnapshots pass saw {seen} snapshots, not {n}")
 
     list_result = await ec2.endpoint.drive([list_pass] * args.lists, conc)
-    return {"create": create.as_json(), "get": get_result.as_json(), "list": list_result.as_json()}
+    return {
+        "create": create.as_json(),
+        "get": get_result.as_json(),
+        "get_1": get_1.as_json(),
+        "list": list_result.as_json(),
+    }
 
 
 # --- targets and the report ----------------------------------------------------------------
@@ -420,7 +430,7 @@ def print_report(result: Json) -> None:
     from rich.console import Console  # noqa: PLC0415 (only the report needs rich)
     from rich.table import Table  # noqa: PLC0415
 
-    console = Console()
+    console = Console(width=max(110, shutil.get_terminal_size().columns))
     ceiling = result["generator_ceiling"]
     console.print(
         f"{result['snapshots']} snapshots, {result['concurrency']} clients; generator ceiling "
