@@ -69,7 +69,12 @@ class Handshake:
                 raise p.ProtocolError(f"option {option} carries {length} bytes")
             data = await self.r.readexactly(length)
             done, session = await self._option(option, data)
-            await self.w.drain()
+            try:
+                await self.w.drain()
+            except BaseException:
+                if session is not None:
+                    session.export.close()  # give the writer's place back
+                raise
             if done:
                 return session
         raise p.ProtocolError("too many options")
@@ -88,7 +93,7 @@ class Handshake:
             return True, None
         if option in (p.OPT_GO, p.OPT_INFO):
             session = await self._go(option, data)
-            return session is not None and option == p.OPT_GO, session
+            return session is not None, session
         if option == p.OPT_LIST:
             await self._list(data)
         elif option == p.OPT_STRUCTURED_REPLY:
@@ -104,7 +109,14 @@ class Handshake:
         return False, None
 
     async def _open(self, name: str, *, claim: bool) -> Export:
-        return await asyncio.to_thread(self.exports.open, name, claim=claim)
+        """Open in a thread. If this connection is cancelled meanwhile (server stop, disk
+        deletion), the thread still finishes: the export it opened is closed then."""
+        opening = asyncio.ensure_future(asyncio.to_thread(self.exports.open, name, claim=claim))
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)
+            raise
 
     async def _export_name(self, data: bytes) -> Session | None:
         try:
@@ -137,16 +149,15 @@ class Handshake:
         if p.INFO_NAME in request.requests:
             self._reply(option, p.REP_INFO, p.info_name(request.name))
         self._reply(option, p.REP_ACK)
-        session = Session(
+        if option == p.OPT_INFO:
+            export.close()
+            return None  # reported, not entered: haggling goes on
+        return Session(
             export,
             structured=self.structured,
             allocation=self.structured and self.meta_export == request.name,
             flags=flags,
         )
-        if option == p.OPT_INFO:
-            export.close()
-            return session  # reported, not entered: haggling goes on
-        return session
 
     async def _list(self, data: bytes) -> None:
         if data:
@@ -181,3 +192,8 @@ class Handshake:
             if setting:
                 self.meta_export = request.name
         self._reply(option, p.REP_ACK)
+
+
+def _close_opened(opening: asyncio.Future[Export]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()

@@ -100,7 +100,8 @@ class Transmission:
                 req = p.parse_request(await self.r.readexactly(p.REQUEST.size))
                 if req.type == p.CMD_DISC:
                     return
-                cost = await self.budget.take(req.length + 64)
+                payload_bytes = req.length if req.type in (p.CMD_READ, p.CMD_WRITE) else 0
+                cost = await self.budget.take(payload_bytes + 64)
                 try:
                     payload = await self._payload(req)
                 except BaseException:
@@ -155,6 +156,9 @@ class Transmission:
                 chunks = await self._execute(req, payload)
             except NbdError as e:
                 chunks = [self._error(req, e.error, str(e))]
+            except Exception:  # a bug: the client still gets its reply, the log the trace
+                log.exception("NBD %s: request %d failed", self.export.name, req.type)
+                chunks = [self._error(req, p.EIO, "internal error")]
             self.w.writelines(chunks)
             await self.w.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
