@@ -134,8 +134,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture(scope="session")
 def frozen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server without workers, so operations stay in flight (snapshots CREATING) for as
-    long as a test needs; its bootstrap folder holds ``rules.FROZEN_DISKS``."""
+    long as a test needs; its bootstrap folder holds ``rules.FROZEN_DISKS`` and a READY
+    snapshot named ``rules.READY_ON_FROZEN``."""
     data = tmp_path_factory.mktemp("frozen") / "data"
-    s = rules.start_with_disks(Server(data, workers=0), rules.FROZEN_DISKS)
+    server = Server(data, workers=0)
+    s = rules.start_with_disks(server, rules.FROZEN_DISKS, first=rules.make_ready_snapshot)
     yield s
     assert s.stop() == 0

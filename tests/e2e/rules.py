@@ -17,7 +17,7 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -278,12 +278,29 @@ def add_disks_offline(server: Server, folder: str, disks: Sequence[OfflineDisk])
         meta.close()
 
 
-def start_with_disks(server: Server, disks: Sequence[OfflineDisk]) -> Server:
-    """``server`` started, its bootstrap folder holding ``disks`` (READY)."""
+def start_with_disks(
+    server: Server, disks: Sequence[OfflineDisk], *, first: Callable[[Server], None] | None = None
+) -> Server:
+    """``server`` started, its bootstrap folder holding ``disks`` (READY). ``first`` runs
+    on the first start, with two workers, whatever ``server.workers`` says."""
+    workers, server.workers = server.workers, 2
     server.start()
+    if first is not None:
+        first(server)
     server.stop()
     add_disks_offline(server, server.folder, disks)
+    server.workers = workers
     return server.start()
+
+
+READY_ON_FROZEN = "ready-on-frozen"
+
+
+def make_ready_snapshot(server: Server) -> None:
+    """A READY snapshot named :data:`READY_ON_FROZEN`, for the server without workers."""
+    admin = caller(server)
+    disk = admin.disk(server.folder, size=8 * MiB)
+    admin.snapshot(server.folder, disk["id"], name=READY_ON_FROZEN)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Server
-from tests.e2e.rules import Caller, Reply, caller, error, frozen_disk, tenant
+from tests.e2e.rules import READY_ON_FROZEN, Caller, Reply, caller, error, frozen_disk, tenant
 
 SNAPSHOTS = "/compute/v1/snapshots"
 DISKS = "/compute/v1/disks"
@@ -87,6 +87,25 @@ def test_a_disk_from_a_creating_snapshot(frozen: Server) -> None:
     before = admin.ok("GET", f"{DISKS}?folderId={frozen.folder}")
     error(admin.call("POST", DISKS, body), 400, "FAILED_PRECONDITION")
     assert admin.ok("GET", f"{DISKS}?folderId={frozen.folder}") == before
+
+
+def test_a_snapshot_a_disk_is_being_made_from_cannot_be_deleted(frozen: Server) -> None:
+    admin = caller(frozen)
+    query = f"{SNAPSHOTS}?folderId={frozen.folder}&filter=name%3D%22{READY_ON_FROZEN}%22"
+    (ready,) = admin.ok("GET", query)["snapshots"]
+    assert ready["status"] == "READY"
+    body = {
+        "folderId": frozen.folder,
+        "zoneId": "ru-central1-a",
+        "size": ready["diskSize"],
+        "snapshotId": ready["id"],
+    }
+    op = admin.ok("POST", DISKS, body)
+    assert admin.ok("GET", f"{DISKS}/{op['metadata']['diskId']}")["status"] == "CREATING"
+    path = f"{SNAPSHOTS}/{ready['id']}"
+    status = error(admin.call("DELETE", path), 400, "FAILED_PRECONDITION")
+    assert "disk is being created" in status["message"]
+    assert admin.ok("GET", path) == ready
 
 
 def test_a_disk_being_created_can_be_neither_deleted_snapshotted_nor_grown(
