@@ -138,13 +138,19 @@ def caller(server: Server, token: str | None = "") -> Caller:
 # --- folders and tokens, with `disksnap admin` -------------------------------------------
 
 
-def admin(server: Server, *args: str) -> str:
-    """``disksnap admin ARGS --data-dir DATA`` (in this process); its output, stripped."""
+def disksnap(server: Server, *args: str) -> str:
+    """``disksnap ARGS --data-dir DATA`` (in this process), which must succeed; its
+    output, stripped."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["admin", *args, "--data-dir", str(server.data)])
+        code = main([*args, "--data-dir", str(server.data)])
     assert code == 0, err.getvalue()
     return out.getvalue().strip()
+
+
+def admin(server: Server, *args: str) -> str:
+    """``disksnap admin ARGS`` on the server's data directory."""
+    return disksnap(server, "admin", *args)
 
 
 def unique(stem: str) -> str:
@@ -224,7 +230,8 @@ def violations(resp: Reply) -> dict[str, str]:
 @dataclass(frozen=True)
 class OfflineDisk:
     """A READY disk written straight into a stopped server's data directory: the only way
-    to give a disk content (there is no NBD yet) or product ids / a KMS key."""
+    to give a disk product ids or a KMS key (the API takes neither), and content from the
+    start."""
 
     id: str
     size: int = 16 * MiB

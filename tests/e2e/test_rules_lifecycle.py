@@ -6,6 +6,7 @@ resource, Operation Get and Cancel (GET and POST), and the disk type and zone ca
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import Server
@@ -16,8 +17,10 @@ from tests.e2e.rules import (
     KMS_KEY,
     MiB,
     caller,
+    disksnap,
     error,
     frozen_disk,
+    random_bytes,
     restarted,
     subject_of,
     tenant,
@@ -111,7 +114,7 @@ def test_disk_create_returns_its_operation_with_zone_prefixed_ids(live: Server) 
         assert (disk["typeId"], disk["blockSize"]) == ("network-hdd", "4096")
 
 
-def test_snapshots_inherit_from_their_disk(live: Server) -> None:
+def test_snapshots_inherit_from_their_disk(live: Server, tmp_path: Path) -> None:
     """productIds, hardwareGeneration (unless the request overrides it) and kmsKey from
     the disk; diskSize is the disk's size at the time; storageSize the delta from the
     previous snapshot of the disk. A disk made from a snapshot inherits in turn."""
@@ -135,9 +138,16 @@ def test_snapshots_inherit_from_their_disk(live: Server) -> None:
     assert (third["diskSize"], third["storageSize"]) == (str(32 * MiB), "0")
     assert third["hardwareGeneration"] == HW_V2
 
+    image = tmp_path / "chunk.raw"  # a new first chunk, written over NBD
+    image.write_bytes(random_bytes(2, 4 * MiB))
+    disksnap(live, "compute", "disk", "import", disk_id, str(image))
+    fourth = admin.snapshot(live.folder, disk_id)
+    assert 4 * MiB < int(fourth["storageSize"]) < 4 * MiB + 4096
+
     admin.done("DELETE", f"{SNAPSHOTS}/{first['id']}")
     assert admin.ok("GET", f"{SNAPSHOTS}/{second['id']}")["storageSize"] == str(stored)
     assert admin.ok("GET", f"{SNAPSHOTS}/{third['id']}")["storageSize"] == "0"
+    assert admin.ok("GET", f"{SNAPSHOTS}/{fourth['id']}") == fourth
 
     made = admin.disk(live.folder, size=16 * MiB, snapshotId=second["id"])
     assert made["sourceSnapshotId"] == second["id"]
