@@ -6,6 +6,7 @@ resource, Operation Get and Cancel (GET and POST), and the disk type and zone ca
 from __future__ import annotations
 
 import re
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -380,3 +381,12 @@ def test_methods_and_paths_without_a_handler(live: Server) -> None:
         error(resp, http, code)
         if http == 405:
             assert resp.headers["allow"], resp.headers
+
+
+def test_every_response_carries_a_request_id(live: Server) -> None:
+    """The API's answers are checked by every call of these tests; the documents served
+    beside it carry one too."""
+    for path in ("/openapi.json", "/metrics"):
+        with urllib.request.urlopen(live.info["rest"] + path, timeout=30) as resp:
+            assert resp.status == 200
+            assert re.fullmatch(r"[0-9a-f]{32}", resp.headers["x-request-id"] or ""), path

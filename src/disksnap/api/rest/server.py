@@ -81,7 +81,9 @@ def create_app(
         return JSONResponse(openapi, headers={"x-request-id": _request_id()})
 
     async def metrics_text(_request: Request) -> Response:
-        return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        body = generate_latest(api.metrics.registry)
+        headers = {"x-request-id": _request_id()}  # every response carries one
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers=headers)
 
     # Every method reaches the API handler, so that unknown ones get a Status JSON 405
     # (or 404) rather than the framework's plain-text answer.
