@@ -142,7 +142,9 @@ class GrpcListener:
             pair = (security.key.read_bytes(), security.cert.read_bytes())
             ca = str(security.ca.resolve()) if security.ca else None
             return grpc.ssl_server_credentials([pair]), ca
-        names = [self.host, "localhost", "127.0.0.1", *security.names]
+        # The advertised host too: with a wildcard --host it may be the machine's name.
+        advertised = _advertised_host(self.host, security)
+        names = [self.host, "localhost", "127.0.0.1", *security.names, advertised]
         files = tls.ensure_certificates(security.directory, names, security.now())
         pair = (files.key.read_bytes(), files.cert.read_bytes())
         return grpc.ssl_server_credentials([pair]), str(files.ca)
