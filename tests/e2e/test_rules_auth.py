@@ -194,6 +194,9 @@ def test_roles_are_per_folder(live: Server, world: World) -> None:
     assert made["folderId"] == world.outsider_folder
     body = {"folderId": world.team.folder, "zoneId": "ru-central1-a", "size": "4194304"}
     error(both.call("POST", "/compute/v1/disks", body), 403, "PERMISSION_DENIED")
+    # Reading the disk is enough to snapshot it into a folder one may write to.
+    copy = both.snapshot(world.outsider_folder, world.disk["id"])
+    assert (copy["folderId"], copy["sourceDiskId"]) == (world.outsider_folder, world.disk["id"])
     unchanged(world)
 
 

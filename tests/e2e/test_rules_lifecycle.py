@@ -137,6 +137,7 @@ def test_snapshots_inherit_from_their_disk(live: Server, tmp_path: Path) -> None
     assert grown["size"] == str(32 * MiB)
     third = admin.snapshot(live.folder, disk_id)
     assert (third["diskSize"], third["storageSize"]) == (str(32 * MiB), "0")
+    assert admin.ok("GET", f"{SNAPSHOTS}/{second['id']}")["diskSize"] == str(16 * MiB)
     assert third["hardwareGeneration"] == HW_V2
 
     image = tmp_path / "chunk.raw"  # a new first chunk, written over NBD
