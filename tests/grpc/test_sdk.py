@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -184,20 +185,24 @@ def test_request_ids_travel_in_trailers_and_error_details(sdk: SDK, live: Server
     assert info.request_id == "ci-run-8"
 
 
-def test_calls_cut_off_by_their_deadline_leave_whole_state(sdk: SDK, live: Server) -> None:
-    """Creates whose deadline expires before, during or after the service call: each
-    either happened entirely (the retry with its key replays it) or not at all (the retry
-    makes it) - never twice, never half."""
+def test_calls_cut_off_or_cancelled_leave_whole_state(sdk: SDK, live: Server) -> None:
+    """Creates whose deadline expires, or that the client cancels, before, during or
+    after the service call: each either happened entirely (the retry with its key
+    replays it) or not at all (the retry makes it) - never twice, never half."""
     disks = sdk.client(DiskServiceStub)
     attempts = []
-    for i in range(8):
-        name = f"deadline-{i}"
+    for i in range(10):
+        name = f"cut-off-{i}"
         key = (("idempotency-key", str(uuid.uuid4())),)
         request = disk_pb.CreateDiskRequest(
             folder_id=live.folder, name=name, zone_id="ru-central1-a", size=4 * MiB
         )
-        code = _attempt(disks, request, key, timeout=0.0005 * i)
-        assert code in (grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED)
+        if i % 2:
+            code = _cancelled(disks, request, key, after=0.001 * (i // 2))
+            assert code in (grpc.StatusCode.OK, grpc.StatusCode.CANCELLED)
+        else:
+            code = _attempt(disks, request, key, timeout=0.001 * (i // 2))
+            assert code in (grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED)
         attempts.append((name, request, key))
     for name, request, key in attempts:
         op = disks.Create(request, metadata=key)  # the same key: replay or first run
@@ -220,6 +225,22 @@ def _attempt(
         disks.Create(request, metadata=metadata, timeout=timeout)
     except grpc.RpcError as e:
         return status_of(e)[0]
+    return grpc.StatusCode.OK
+
+
+def _cancelled(
+    disks: DiskServiceStub,
+    request: disk_pb.CreateDiskRequest,
+    metadata: tuple[tuple[str, str], ...],
+    after: float,
+) -> grpc.StatusCode:
+    call = disks.Create.future(request, metadata=metadata)
+    time.sleep(after)
+    call.cancel()
+    try:
+        call.result()
+    except grpc.FutureCancelledError:
+        return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.OK
 
 
