@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from google.rpc import code_pb2
@@ -311,10 +312,15 @@ def make_ready_snapshot(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def restarted(server: Server, *, workers: int) -> Iterator[Server]:
-    """The server restarted with ``workers`` workers, then again as it was."""
+def restarted(
+    server: Server, *, workers: int, while_stopped: Callable[[Path], None] | None = None
+) -> Iterator[Server]:
+    """The server restarted with ``workers`` workers, then again as it was.
+    ``while_stopped`` is given the data directory while the server is down."""
     before = server.workers
     server.stop()
+    if while_stopped is not None:
+        while_stopped(server.data)
     server.workers = workers
     server.start()
     try:

@@ -6,9 +6,12 @@ resource, Operation Get and Cancel (GET and POST), and the disk type and zone ca
 from __future__ import annotations
 
 import re
+import shutil
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from google.rpc import code_pb2
 
 from tests.e2e.conftest import Server
 from tests.e2e.rules import (
@@ -286,14 +289,17 @@ def test_list_operations_newest_first_with_paging(live: Server) -> None:
     assert [o["description"] for o in disk_ops] == ["Update disk", "Create disk"]
 
 
-def test_operation_get_and_cancel_over_get_and_post(frozen: Server) -> None:
-    """Cancel asks; the worker that picks the operation up ends it CANCELLED and removes
-    the half-made resource. On a finished operation Cancel changes nothing."""
+def test_cancel_and_failure_end_operations_with_an_error(frozen: Server) -> None:
+    """Cancel (GET or POST) asks; the worker that picks the operation up ends it
+    CANCELLED and removes the half-made resource. A build that fails ends its operation
+    with an error and leaves the snapshot ERROR, to be seen and deleted. On a finished
+    operation Cancel changes nothing."""
     admin = caller(frozen)
     snap_op = admin.ok("POST", SNAPSHOTS, {"folderId": frozen.folder, "diskId": frozen_disk(8)})
     disk_body = {"folderId": frozen.folder, "zoneId": "ru-central1-a", "size": str(4 * MiB)}
     disk_op = admin.ok("POST", DISKS, disk_body)
     kept_op = admin.ok("POST", SNAPSHOTS, {"folderId": frozen.folder, "diskId": frozen_disk(9)})
+    broken_op = admin.ok("POST", SNAPSHOTS, {"folderId": frozen.folder, "diskId": frozen_disk(10)})
     asked = [
         admin.ok("GET", f"/operations/{snap_op['id']}:cancel"),
         admin.ok("POST", f"/operations/{disk_op['id']}:cancel", {}),
@@ -304,16 +310,29 @@ def test_operation_get_and_cancel_over_get_and_post(frozen: Server) -> None:
         assert admin.ok("GET", f"/operations/{before['id']}") == after
     snapshot_path = f"{SNAPSHOTS}/{snap_op['metadata']['snapshotId']}"
     assert admin.ok("GET", snapshot_path)["status"] == "CREATING"
+    broken = broken_op["metadata"]["snapshotId"]
 
-    with restarted(frozen, workers=2):
+    def lose_the_checkpoint(data: Path) -> None:  # docs/formats.md: checkpoints/<id>/
+        shutil.rmtree(data / "engine" / "checkpoints" / broken)
+
+    with restarted(frozen, workers=2, while_stopped=lose_the_checkpoint):
         for op in (snap_op, disk_op):
             done = admin.wait(op)
             assert set(done) == OPERATION_FIELDS | {"error"}
-            assert done["error"]["code"] == 1  # google.rpc.Code.CANCELLED
+            assert done["error"]["code"] == code_pb2.CANCELLED
         error(admin.call("GET", snapshot_path), 404, "NOT_FOUND")
         error(admin.call("GET", f"{DISKS}/{disk_op['metadata']['diskId']}"), 404, "NOT_FOUND")
+
+        failed = admin.wait(broken_op)
+        assert set(failed) == OPERATION_FIELDS | {"error"}
+        assert failed["error"]["code"] not in (code_pb2.OK, code_pb2.CANCELLED)
+        assert failed["error"]["message"]
+        assert admin.ok("GET", f"{SNAPSHOTS}/{broken}")["status"] == "ERROR"
+        assert admin.ok("DELETE", f"{SNAPSHOTS}/{broken}")["done"] is True
+        error(admin.call("GET", f"{SNAPSHOTS}/{broken}"), 404, "NOT_FOUND")
+
         finished = admin.wait(kept_op)
-        assert "response" in finished
+        assert set(finished) == OPERATION_FIELDS | {"response"}
         for method, body in (("GET", None), ("POST", {})):
             again = admin.ok(method, f"/operations/{finished['id']}:cancel", body)
             assert again == finished  # a no-op
