@@ -55,8 +55,13 @@ class Writer:
 
     def stop(self) -> None:
         self._stop.set()
+        self.join()
+
+    def join(self) -> None:
+        """Wait for the writer to end by itself (the server went away)."""
         assert self._thread is not None
         self._thread.join(60)
+        assert not self._thread.is_alive(), "the writer is stuck"
 
     def _run(self) -> None:
         try:

@@ -83,7 +83,7 @@ def test_sigkill_during_writes_loses_no_flushed_write(tmp_path: Path) -> None:
             w = Writer(c, RING, flush_every=16).start()
             w.wait_for(RING + 300)  # past a wrap: blocks are overwritten too
             _kill(srv)
-            w.stop()
+            w.join()
         assert w.error is not None  # the writer saw the server die mid-stream
         assert w.flushed > RING
         srv.start()
@@ -110,7 +110,7 @@ def test_sigkill_during_a_snapshot_keeps_its_point_in_time(tmp_path: Path) -> No
             hi = len(w.stamps) - 1
             w.wait_for(hi + RING)  # overwrites what the checkpoint must preserve
             _kill(srv)
-            w.stop()
+            w.join()
         srv.workers = 2
         srv.start()
         _check_point_in_time(srv, op, w, lo, hi)
