@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 IHAVEOPT = 0x49484156454F5054
 OPT_ABORT, OPT_LIST, OPT_INFO, OPT_GO = 2, 3, 6, 7
-OPT_STRUCTURED_REPLY, OPT_SET_META_CONTEXT = 8, 10
+OPT_STRUCTURED_REPLY, OPT_LIST_META_CONTEXT, OPT_SET_META_CONTEXT = 8, 9, 10
 REP_ACK, REP_SERVER, REP_INFO, REP_META_CONTEXT = 1, 2, 3, 4
 REP_ERR_UNSUP = (1 << 31) | 1
 REP_ERR_POLICY = (1 << 31) | 2
@@ -74,7 +74,7 @@ class Client:
             c.option(OPT_STRUCTURED_REPLY)
             c.structured = True
             if allocation:
-                c.option(OPT_SET_META_CONTEXT, _meta_query(name, ["base:allocation"]))
+                c.option(OPT_SET_META_CONTEXT, meta_query(name, ["base:allocation"]))
         c.go(name)
 
     def close(self) -> None:
@@ -190,7 +190,7 @@ class Client:
         self.close()
 
 
-def _meta_query(name: str, queries: list[str]) -> bytes:
+def meta_query(name: str, queries: list[str]) -> bytes:
     raw = name.encode()
     out = struct.pack(">I", len(raw)) + raw + struct.pack(">I", len(queries))
     for q in queries:

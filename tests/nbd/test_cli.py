@@ -84,3 +84,11 @@ def test_refusals_are_messages(srv: Server, tmp_path: Path) -> None:
     done = _cli(srv, "export", disk, tmp_path / "y.img", "--nbd", "http://x")
     assert done.returncode == 1
     assert "nbd://" in done.stderr
+
+
+def test_serve_refuses_a_remote_nbd_address_without_the_flag(tmp_path: Path) -> None:
+    command = [DISKSNAP, "serve", "--data-dir", str(tmp_path / "data"), "--rest-port", "0"]
+    command += ["--grpc-port", "0", "--nbd-port", "0", "--nbd-host", "0.0.0.0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "--nbd-allow-remote" in done.stderr

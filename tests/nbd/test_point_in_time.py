@@ -7,7 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import Server
+from tests.nbd import client as nbd
 from tests.nbd.conftest import MiB, connect, create_disk, start_snapshot
 from tests.nbd.records import BLOCK, Writer, last_record, record
 
@@ -109,6 +112,10 @@ def test_sigkill_during_a_snapshot_keeps_its_point_in_time(tmp_path: Path) -> No
             op = start_snapshot(srv, disk)
             hi = len(w.stamps) - 1
             w.wait_for(hi + RING)  # overwrites what the checkpoint must preserve
+            snap = op["metadata"]["snapshotId"]
+            with pytest.raises(nbd.OptionRefused) as e:  # CREATING: not served yet
+                connect(srv, f"snapshot/{snap}").close()
+            assert e.value.reply == nbd.REP_ERR_POLICY
             _kill(srv)
             w.join()
         srv.workers = 2

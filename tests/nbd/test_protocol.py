@@ -56,6 +56,25 @@ def test_info_list_and_unsupported_options(srv: Server, disk: str) -> None:
         c.disconnect()
 
 
+def test_meta_contexts(srv: Server, disk: str) -> None:
+    host, port = srv.nbd
+    with nbd.Client(host, port) as c:
+        # SET before structured replies is refused; LIST is not.
+        with pytest.raises(nbd.OptionRefused) as e:
+            c.option(nbd.OPT_SET_META_CONTEXT, nbd.meta_query(disk, ["base:allocation"]))
+        assert e.value.reply == nbd.REP_ERR_INVALID
+        for queries in ([], ["base:"], ["base:allocation"]):
+            replies = c.option(nbd.OPT_LIST_META_CONTEXT, nbd.meta_query(disk, queries))
+            assert replies == [(nbd.REP_META_CONTEXT, b"\0\0\0\x01base:allocation")]
+        assert c.option(nbd.OPT_LIST_META_CONTEXT, nbd.meta_query(disk, ["qemu:"])) == []
+        c.option(nbd.OPT_STRUCTURED_REPLY)
+        c.structured = True
+        assert c.option(nbd.OPT_SET_META_CONTEXT, nbd.meta_query(disk, ["x:y"])) == []
+        c.go(disk)  # no context chosen: block status is refused
+        assert c.call(nbd.BLOCK_STATUS, 0, 4096).error == nbd.EINVAL
+        c.disconnect()
+
+
 def test_export_name_enters_transmission_with_simple_replies(srv: Server, disk: str) -> None:
     host, port = srv.nbd
     with nbd.Client(host, port) as c:
