@@ -119,6 +119,9 @@ def test_snapshot_export_is_read_only_and_equals_the_disk(srv: Server, tmp_path:
         (20 * MiB, 4 * MiB, "data"),
         (24 * MiB, SIZE - 24 * MiB, "hole,zero"),
     ]
+    copy = tmp_path / "copy.img"  # nbdcopy opens several connections: multi-conn
+    run("nbdcopy", "--connections=4", "--requests=8", url(srv, name), copy)
+    assert copy.read_bytes() == content
     refused = run("qemu-io", "-f", "raw", "-c", "write -P 1 0 4096", url(srv, name), check=False)
     assert refused.returncode != 0
     with connect(srv, name) as c:
