@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from disksnap.engine.changemap import ChangeMap
+from disksnap.engine.checkpoint import Checkpoint
 from disksnap.engine.engine import Engine, EngineConfig
 from disksnap.engine.errors import (
     BuildCancelled,
@@ -171,3 +173,56 @@ def test_checkpoint_survives_a_clean_restart(
     engine.disk("d").write(1 * MiB, rng.randbytes(1 * MiB))  # still copy-before-write
     engine.build_snapshot("s1")
     assert restored(engine, "s1") == before
+
+
+def test_writers_go_on_while_the_checkpoint_is_made_durable(
+    engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The freeze holds writers only for the change-map swap: a write issued while the
+    # checkpoint's files are synced must complete before the sync ends, and must not
+    # reach the snapshot (copy-before-write is already on).
+    disk = engine.create_disk("d", 8 * MiB)
+    before = rng.randbytes(8 * MiB)
+    disk.write(0, before)
+    seal = Checkpoint.seal
+    written = threading.Event()
+
+    def write() -> None:
+        disk.write(5 * MiB, b"w" * 8192)
+        written.set()
+
+    def seal_with_a_writer(self: Checkpoint, changed: ChangeMap) -> None:
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert written.wait(10), "a write was held while the checkpoint was being sealed"
+        writer.join()
+        seal(self, changed)
+
+    monkeypatch.setattr(Checkpoint, "seal", seal_with_a_writer)
+    engine.create_checkpoint("d", "s1")
+    assert (engine.root / "checkpoints" / "s1" / "changed").exists()
+    assert engine.checkpoint_usage("s1") > 0
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == before
+    assert read_all(disk)[5 * MiB : 5 * MiB + 8192] == b"w" * 8192
+
+
+def test_a_checkpoint_that_cannot_be_sealed_leaves_the_disk_as_it_was(
+    engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = engine.create_disk("d", 8 * MiB)
+    disk.write(0, rng.randbytes(8 * MiB))
+
+    def failing_seal(self: Checkpoint, changed: ChangeMap) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Checkpoint, "seal", failing_seal)
+    with pytest.raises(OSError, match="No space"):
+        engine.create_checkpoint("d", "s1")
+    monkeypatch.undo()
+    assert not list((engine.root / "checkpoints").iterdir())
+    # The changes frozen for the failed checkpoint still count: a full snapshot follows.
+    engine.create_checkpoint("d", "s2")
+    engine.build_snapshot("s2")
+    assert restored(engine, "s2") == read_all(disk)
+    assert engine.pending_checkpoints() == []

@@ -71,11 +71,11 @@ class JournalEntry:
 class Checkpoint:
     """In-memory state of one checkpoint, backed by its directory.
 
-    Thread-safety: ``before_write`` and ``read_extent`` are called with the disk's lock
+    Thread-safety: ``before_write`` and ``patch_extent`` are called with the disk's lock
     for the affected chunks held; bookkeeping shared between chunks uses ``_lock``.
     """
 
-    def __init__(self, directory: Path, info: CheckpointInfo) -> None:
+    def __init__(self, directory: Path, info: CheckpointInfo, *, fresh: bool = False) -> None:
         self.dir = directory
         self.info = info
         self._lock = threading.Lock()
@@ -88,28 +88,44 @@ class Checkpoint:
         self._journal = os.open(directory / "journal", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         self._log_end = 0
         self.journal: dict[int, JournalEntry] = {}
-        self._recover()
+        if not fresh:
+            self._recover()
 
     # --- creation and loading -------------------------------------------------------
+    #
+    # Creation is split so that writers are held only while the disk's change map is
+    # swapped: ``prepare`` writes everything but the captured map into a temporary
+    # directory before the freeze; ``seal`` writes the map, then renames the directory
+    # into place (the commit point) while writes already go on, copy-before-write active.
+    # A crash before the rename leaves a ``.tmp-`` leftover that start-up sweeps; the
+    # snapshot that wanted it was not committed either (the caller commits after).
 
     @classmethod
-    def create(cls, parent: Path, info: CheckpointInfo, changed: ChangeMap) -> Checkpoint:
-        """Durably create the checkpoint directory; its rename is the commit point."""
+    def prepare(cls, parent: Path, info: CheckpointInfo) -> Checkpoint:
+        """A live checkpoint in a temporary directory, not yet durable."""
         tmp = parent / f".tmp-{info.snapshot_id}"
         tmp.mkdir(parents=True)
         (tmp / "checkpoint.json").write_text(json.dumps(asdict(info), sort_keys=True))
-        (tmp / "changed").write_bytes(changed.encode())
         (tmp / "preserve.log").touch(mode=0o600)  # created here, so the rename covers them
         (tmp / "journal").touch(mode=0o600)
+        return cls(tmp, info, fresh=True)
+
+    def seal(self, changed: ChangeMap) -> None:
+        """Durably record the change map captured at the freeze and move the checkpoint
+        into place. Writers may run meanwhile (``_fail`` sees ``dir`` under ``_lock``)."""
+        (self.dir / "changed").write_bytes(changed.encode())
         for name in ("checkpoint.json", "changed"):
-            fd = os.open(tmp / name, os.O_RDONLY)
-            os.fsync(fd)
-            os.close(fd)
-        fsync_dir(tmp)
-        final = parent / info.snapshot_id
-        os.rename(tmp, final)
-        fsync_dir(parent)
-        return cls(final, info)
+            fd = os.open(self.dir / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(self.dir)
+        final = self.dir.with_name(self.info.snapshot_id)
+        with self._lock:
+            os.rename(self.dir, final)
+            self.dir = final
+        fsync_dir(final.parent)
 
     @classmethod
     def open(cls, directory: Path) -> Checkpoint:
@@ -246,27 +262,27 @@ class Checkpoint:
     def is_done(self, extent: int) -> bool:
         return self._state[extent] == _DONE
 
-    def read_extent(self, extent: int, read_live: Callable[[int, int], bytes]) -> bytes:
-        """The extent's content at the checkpoint moment (live data patched with preserved
-        blocks). Call with the disk's lock for this chunk held."""
+    def patch_extent(self, extent: int, live: bytes | None) -> bytes | None:
+        """``live`` (the extent as read, None for a hole) with every preserved block put
+        back: the content at the checkpoint moment, None if that is still all hole.
+        Call with the disk's lock for this chunk held; ``live`` may have been read
+        before it was taken, since any block written since was preserved first."""
         if self.failed is not None:
             raise self.failed
-        info = self.info
-        start = extent * info.chunk_size
-        length = min(info.chunk_size, info.size - start)
-        data = read_live(start, length)
         patches = self._preserved_in(extent)
         if not patches:
-            return data
-        buf = bytearray(data)
+            return live
+        info = self.info
+        start, length = extent * info.chunk_size, self._extent_length(extent)
+        buf = bytearray(live) if live is not None else bytearray(length)
         for block, off in patches:
             rel = block * info.block_size - start
             n = min(info.block_size, length - rel)
             buf[rel : rel + n] = pread_full(self._log, n, off + REC_HEADER)
         return bytes(buf)
 
-    def has_preserved(self, extent: int) -> bool:
-        return bool(self._preserved_in(extent))
+    def _extent_length(self, extent: int) -> int:
+        return min(self.info.chunk_size, self.info.size - extent * self.info.chunk_size)
 
     def _preserved_in(self, extent: int) -> list[tuple[int, int]]:
         per = self.info.chunk_size // self.info.block_size

@@ -335,18 +335,22 @@ class Disk:
         cp = self.checkpoint
         if cp is None:
             raise DiskBusy(f"disk {self.disk_id} has no active checkpoint")
-        with self.lock_extent(extent), self._io() as fd:
-            start = extent * cp.info.chunk_size
-            length = min(cp.info.chunk_size, cp.info.size - start)
-            if (
-                not cp.has_preserved(extent)
-                and not has_data(fd, start, length)
-                and (self.backing is None or self.backing.pending(extent) is None)
-            ):
-                if cp.failed is not None:
-                    raise cp.failed
-                return None
-            return cp.read_extent(extent, self._read_live)
+        start = extent * cp.info.chunk_size
+        length = min(cp.info.chunk_size, cp.info.size - start)
+        with self._io() as fd:
+            if self.backing is not None:
+                # Hydration moves a lazily restored extent into the file under the lock.
+                with self.lock_extent(extent):
+                    live = None
+                    if has_data(fd, start, length) or self.backing.pending(extent) is not None:
+                        live = self.backing.read(fd, start, length)
+                    return cp.patch_extent(extent, live)
+            # Read without the lock, so writers are not held for a whole chunk's read
+            # from the device. A block written meanwhile was preserved before it was
+            # overwritten, and under the lock every such block is patched from the log.
+            live = pread_full(fd, length, start) if has_data(fd, start, length) else None
+            with self.lock_extent(extent):
+                return cp.patch_extent(extent, live)
 
     # --- lazily restored disks -------------------------------------------------------
 

@@ -276,40 +276,53 @@ class Engine:
     # --- checkpoints and snapshot builds --------------------------------------------
 
     def create_checkpoint(self, disk_id: str, snapshot_id: str) -> CheckpointInfo:
-        """Freeze the disk's content now. Writers are held only for the few
-        milliseconds it takes to write the checkpoint's small metadata files."""
+        """Freeze the disk's content now, durably by the time it returns. Writers are
+        held only while the change map is swapped and copy-before-write switched on; the
+        checkpoint's files are written and synced around that, with writes going on."""
         if not is_safe_id(snapshot_id):
             raise InvalidGeometry(f"invalid snapshot id {snapshot_id!r}")
-        with self._mutex:
+        with self._mutex:  # sequence, base and map_trusted change only under it
             if self._snapshot_known(snapshot_id):
                 raise SnapshotExists(f"snapshot {snapshot_id} already exists")
             disk = self.disk(disk_id)
-            with disk.all_locks():
-                if disk.checkpoint is not None:
-                    raise DiskBusy(
-                        f"disk {disk_id} already has snapshot "
-                        f"{disk.checkpoint.info.snapshot_id} in flight"
-                    )
-                info = CheckpointInfo(
-                    snapshot_id=snapshot_id,
-                    disk_id=disk_id,
-                    size=disk.size,
-                    chunk_size=disk.chunk_size,
-                    # The disk may predate the current config: the copy-before-write
-                    # block must divide its chunk size.
-                    block_size=math.gcd(self.config.block_size, disk.chunk_size),
-                    sequence=disk.info.next_sequence,
-                    base=disk.info.base,
-                    map_trusted=disk.map_trusted,
-                    created_at=self.clock.now().isoformat(),
-                    preserve_limit=self.config.preserve_limit,
+            if disk.checkpoint is not None:
+                raise DiskBusy(
+                    f"disk {disk_id} already has snapshot "
+                    f"{disk.checkpoint.info.snapshot_id} in flight"
                 )
-                disk.info.next_sequence += 1
-                disk.save_info()
-                disk.checkpoint = Checkpoint.create(self.root / "checkpoints", info, disk.changes)
+            info = CheckpointInfo(
+                snapshot_id=snapshot_id,
+                disk_id=disk_id,
+                size=disk.size,
+                chunk_size=disk.chunk_size,
+                # The disk may predate the current config: the copy-before-write
+                # block must divide its chunk size.
+                block_size=math.gcd(self.config.block_size, disk.chunk_size),
+                sequence=disk.info.next_sequence,
+                base=disk.info.base,
+                map_trusted=disk.map_trusted,
+                created_at=self.clock.now().isoformat(),
+                preserve_limit=self.config.preserve_limit,
+            )
+            disk.info.next_sequence += 1  # a gap if this fails is harmless; a reuse not
+            disk.save_info()
+            cp = Checkpoint.prepare(self.root / "checkpoints", info)
+            with disk.all_locks():  # the freeze: the point in time is this moment
+                frozen = disk.changes
+                disk.checkpoint = cp
                 # Every write from now on happens in this process, so the new map is exact.
                 disk.changes = ChangeMap(disk.size // disk.chunk_size)
                 disk.map_trusted = True
+            try:
+                cp.seal(frozen)
+            except BaseException:
+                with disk.all_locks():
+                    disk.checkpoint = None
+                    disk.changes.merge(frozen)
+                    disk.map_trusted = info.map_trusted
+                cp.close()
+                remove_dir(cp.dir)
+                raise
             return info
 
     def _snapshot_known(self, snapshot_id: str) -> bool:
