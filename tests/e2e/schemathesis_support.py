@@ -338,7 +338,24 @@ class Live:
             else:
                 self.findings[key] = Finding(label, problems, self.describe(case, response))
         if method.upper() != "GET" and response.status_code == 200:
+            self.settle(response)
             self.seed()  # put back what a successful mutation may have taken away
+
+    def settle(self, response: schemathesis.Response) -> None:
+        """Let the operation a mutation started finish, however it ends: work still in
+        flight (a disk made from the snapshot, say) would make the next case's answer
+        depend on timing (a Delete of that snapshot is FAILED_PRECONDITION meanwhile)."""
+        try:
+            operation = response.json()
+        except ValueError:
+            return
+        if not isinstance(operation, dict) or "done" not in operation or "id" not in operation:
+            return
+        deadline = time.monotonic() + 30
+        while not operation.get("done"):
+            assert time.monotonic() < deadline, f"operation {operation['id']} did not finish"
+            time.sleep(0.02)
+            operation = self.api("GET", f"/operations/{operation['id']}")[1]
 
     def describe(self, case: Case[Any], response: schemathesis.Response) -> str:
         request = response.request
