@@ -419,6 +419,10 @@ class Engine:
     def snapshot(self, snapshot_id: str) -> mf.Manifest:
         return self.catalog.get(snapshot_id)
 
+    def has_snapshot(self, snapshot_id: str) -> bool:
+        """Whether the snapshot is published (its manifest is in the catalog)."""
+        return self.catalog.exists(snapshot_id)
+
     def open_snapshot(self, snapshot_id: str) -> SnapshotView:
         """Read a published snapshot in place (verified chunks through the bounded chunk
         cache), without restoring it. ``SnapshotNotFound`` unless it is published."""

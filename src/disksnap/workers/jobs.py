@@ -34,7 +34,10 @@ def build_snapshot(env: Env, lease: Lease) -> OperationResult | None:
         try:
             env.engine.build_snapshot(snapshot_id, progress=lease.progress, cancel=lease.cancel)
         except CheckpointNotFound:
-            env.engine.snapshot(snapshot_id)  # published before a restart, or NotFound
+            if not env.engine.has_snapshot(snapshot_id):  # else published before a restart
+                raise d.DataLoss(
+                    f"Snapshot {snapshot_id} lost its point in time: its checkpoint is gone"
+                ) from None
     except EngineClosing:
         return None
     except BuildCancelled:
