@@ -100,6 +100,17 @@ def test_a_rejected_request_does_not_use_up_its_key(live: Server) -> None:
     assert editor.wait(good.body)["response"]["name"] == "good"
 
 
+def test_a_key_longer_than_128_characters_is_refused(live: Server) -> None:
+    team = tenant(live, "idem")
+    editor, folder = team.editor, team.folder
+    long = keyed(editor, "POST", DISKS, disk_body(folder), "k" * 129)
+    assert "128" in error(long, 400, "INVALID_ARGUMENT")["message"]
+    assert count(editor, folder, "disks") == 0
+    longest = keyed(editor, "POST", DISKS, disk_body(folder), "k" * 128)
+    assert longest.status == 200
+    editor.wait(longest.body)
+
+
 def test_keys_belong_to_the_subject(live: Server) -> None:
     team = tenant(live, "idem")
     folder = team.folder

@@ -7,11 +7,15 @@ from collections.abc import Callable, Mapping
 
 from google.protobuf.message import Message
 
+from disksnap.domain import errors as d
 from disksnap.service import catalog, disks, iam, operations, snapshots
 from disksnap.service.context import CallContext
 from disksnap.service.core import Call, Env, Unimplemented
 
 Handler = Callable[[Message, Call], Message]
+
+# Keys are stored per subject for a day: a UUID fits many times over, a novel does not.
+MAX_IDEMPOTENCY_KEY = 128
 
 
 class Services:
@@ -33,6 +37,11 @@ class Services:
         call = Call(self.env, ctx)
         if method not in iam.ANONYMOUS:
             call.authenticate()  # before anything else: no token, no information
+        key = ctx.idempotency_key
+        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+            raise d.InvalidArgument(
+                f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters"
+            )
         handler = self.handlers.get(method)
         if handler is None:
             raise Unimplemented(f"{method} is not implemented")
