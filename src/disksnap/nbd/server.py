@@ -24,7 +24,7 @@ from disksnap.meta import Meta
 from disksnap.nbd import proto as p
 from disksnap.nbd.exports import Exports
 from disksnap.nbd.handshake import Handshake
-from disksnap.nbd.transmission import BUDGET, Transmission
+from disksnap.nbd.transmission import BUDGET, REPLY_GRACE, Transmission
 
 log = logging.getLogger("disksnap.nbd")
 
@@ -152,5 +152,10 @@ class NbdServer:
         finally:
             del self._clients[task]
             writer.close()
+            # Closing flushes what is buffered first: a client that does not read gets
+            # REPLY_GRACE, then the connection is dropped.
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+                try:
+                    await asyncio.wait_for(writer.wait_closed(), REPLY_GRACE)
+                except TimeoutError:
+                    writer.transport.abort()

@@ -36,6 +36,7 @@ log = logging.getLogger("disksnap.nbd")
 
 T = TypeVar("T")
 BUDGET = 64 << 20  # bytes of payload in flight per connection
+REPLY_GRACE = 5.0  # seconds a cancelled session's client has to take its last replies
 WRITES = frozenset({p.CMD_WRITE, p.CMD_TRIM, p.CMD_WRITE_ZEROES})
 READS = frozenset({p.CMD_READ, p.CMD_BLOCK_STATUS})
 
@@ -94,7 +95,8 @@ class Transmission:
 
     async def run(self) -> None:
         """Serve requests until DISC, EOF or cancellation; in-flight requests always
-        finish and are replied to before this returns."""
+        finish before this returns (``_finish``)."""
+        cancelled = False
         try:
             while True:
                 req = p.parse_request(await self.r.readexactly(p.REQUEST.size))
@@ -108,9 +110,31 @@ class Transmission:
                     await self.budget.give(cost)
                     raise
                 self._start(req, payload, cost)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
-            if self.inflight:
-                await asyncio.wait(list(self.inflight))
+            await self._finish(cancelled=cancelled)
+
+    async def _finish(self, *, cancelled: bool) -> None:
+        """Wait for the requests in flight. Their engine calls always finish; their
+        replies are given up when the session is cancelled (server stop, disk deleted)
+        and the client has not taken them within ``REPLY_GRACE``: the connection is
+        aborted, so a client that never reads cannot hold the server up for ever."""
+        pending = set(self.inflight)
+        if not pending:
+            return
+        try:
+            if cancelled:
+                _, pending = await asyncio.wait(pending, timeout=REPLY_GRACE)
+                if pending:
+                    self.w.transport.abort()
+            if pending:
+                await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            self.w.transport.abort()  # their drains end: only engine calls are left
+            await asyncio.wait(pending)
+            raise
 
     async def _payload(self, req: p.Request) -> bytes | None:
         if req.type != p.CMD_WRITE:
