@@ -6,10 +6,12 @@ Files: ``ca.pem`` and ``ca-key.pem`` (the CA, 10 years), ``server.pem`` and
 atomically (written beside, then renamed). On each start :func:`ensure_certificates`
 keeps what is still good and replaces only what is not:
 
-- the CA is made when either of its files is missing, or when it has expired; a new
+- the CA is made when either of its files is missing, when the key is not the
+  certificate's (a crash between the two writes), or when it has expired; a new
   CA forces a new server certificate (clients must then fetch the new ``ca.pem``);
-- the server certificate is made again when it is missing, was not signed by the
-  current CA, names other SANs than asked for, or expires within RENEW_BEFORE.
+- the server certificate is made again when it or its key is missing, the key is not
+  the certificate's, it was not signed by the current CA, it names other SANs than
+  asked for, or it expires within RENEW_BEFORE.
 
 Keys are ECDSA P-256: fast to make, and every gRPC client accepts them.
 """
@@ -99,7 +101,14 @@ def _load_ca(
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or cert.not_valid_after_utc <= now:
         return None
+    if not _pair(cert, key):  # a crash between writing the key and the certificate
+        return None
     return cert, key
+
+
+def _pair(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> bool:
+    """Whether ``key`` is the private half of ``cert``'s public key."""
+    return bool(cert.public_key() == key.public_key())
 
 
 def _server_cert_good(
@@ -108,6 +117,9 @@ def _server_cert_good(
     if not (files.cert.exists() and files.key.exists()):
         return False
     cert = x509.load_pem_x509_certificate(files.cert.read_bytes())
+    key = serialization.load_pem_private_key(files.key.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not _pair(cert, key):
+        return False
     try:
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
