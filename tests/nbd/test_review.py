@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from tests.e2e.conftest import Server
@@ -9,6 +10,7 @@ from tests.nbd import client as nbd
 from tests.nbd.conftest import MiB, connect, create_disk
 
 SIZE = 64 * MiB
+SEND_DF = 1 << 7
 
 
 def test_server_stops_while_a_client_reads_without_taking_its_replies(tmp_path: Path) -> None:
@@ -26,3 +28,23 @@ def test_server_stops_while_a_client_reads_without_taking_its_replies(tmp_path: 
         if srv.proc is not None:
             srv.proc.kill()
             srv.proc.wait()
+
+
+def test_df_is_offered_only_with_structured_replies(srv: Server) -> None:
+    """proto.md: the server MUST NOT set NBD_FLAG_SEND_DF unless structured replies
+    were negotiated (DF only means something for structured READ replies)."""
+    disk = create_disk(srv, 4 * MiB)
+    host, port = srv.nbd
+    with connect(srv, disk, structured=False) as c:
+        assert c.flags & SEND_DF == 0
+        c.disconnect()
+    with nbd.Client(host, port) as c:  # NBD_OPT_EXPORT_NAME: never structured
+        raw = disk.encode()
+        c.sock.sendall(struct.pack(">QII", nbd.IHAVEOPT, 1, len(raw)) + raw)
+        _size, flags = struct.unpack(">QH", c._read(10))
+        assert flags & 1
+        assert not flags & SEND_DF
+        c.disconnect()
+    with connect(srv, disk) as c:
+        assert c.flags & SEND_DF
+        c.disconnect()

@@ -32,9 +32,11 @@ class Session:
     flags: int  # transmission flags sent to the client
 
 
-def transmission_flags(export: Export) -> int:
-    flags = p.TFLAG_HAS_FLAGS | p.TFLAG_SEND_FLUSH | p.TFLAG_SEND_FUA | p.TFLAG_SEND_DF
+def transmission_flags(export: Export, *, structured: bool) -> int:
+    flags = p.TFLAG_HAS_FLAGS | p.TFLAG_SEND_FLUSH | p.TFLAG_SEND_FUA
     flags |= p.TFLAG_SEND_TRIM | p.TFLAG_SEND_WRITE_ZEROES
+    if structured:  # proto.md: DF MUST NOT be offered without structured replies
+        flags |= p.TFLAG_SEND_DF
     if export.read_only:
         flags |= p.TFLAG_READ_ONLY
     if export.multi_conn:
@@ -125,7 +127,7 @@ class Handshake:
         except (UnicodeDecodeError, ExportUnknown, ExportRefused) as e:
             log.info("NBD export refused: %s", e)
             return None  # EXPORT_NAME has no error reply: the session just ends
-        flags = transmission_flags(export)
+        flags = transmission_flags(export, structured=False)
         self.w.write(p.export_name_reply(export.size, flags, no_zeroes=self.no_zeroes))
         return Session(export, structured=False, allocation=False, flags=flags)
 
@@ -143,7 +145,7 @@ class Handshake:
         except ExportRefused as e:
             self._error(option, p.REP_ERR_POLICY, str(e))
             return None
-        flags = transmission_flags(export)
+        flags = transmission_flags(export, structured=self.structured)
         self._reply(option, p.REP_INFO, p.info_export(export.size, flags))
         self._reply(option, p.REP_INFO, p.info_block_size())
         if p.INFO_NAME in request.requests:
