@@ -12,8 +12,9 @@ disk. A request waits for every request received before it that it conflicts wit
   received before it, not only those already replied to.
 
 A write with FUA is replied to only after its data is durable (the engine's
-``fua=True``). Memory is bounded by a byte budget of requests in flight: the server
-stops reading from the socket until earlier requests finish.
+``fua=True``). Memory is bounded by a byte budget of requests in flight, each charged
+its payload plus ``REQUEST_COST`` (so at most ``MAX_INFLIGHT`` are in flight): the
+server stops reading from the socket until earlier requests finish.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ log = logging.getLogger("disksnap.nbd")
 
 T = TypeVar("T")
 BUDGET = 64 << 20  # bytes of payload in flight per connection
+MAX_INFLIGHT = 256  # requests in flight per connection, whatever their size
+# What each request costs besides its payload: a task, and the list of earlier requests
+# it waits for, which grows with the number in flight - so that number is bounded too.
+REQUEST_COST = BUDGET // MAX_INFLIGHT
 REPLY_GRACE = 5.0  # seconds a cancelled session's client has to take its last replies
 WRITES = frozenset({p.CMD_WRITE, p.CMD_TRIM, p.CMD_WRITE_ZEROES})
 READS = frozenset({p.CMD_READ, p.CMD_BLOCK_STATUS})
@@ -62,12 +67,17 @@ class Budget:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.used = 0
+        self.waiting = False  # ``take`` waits: the connection's reading is paused
         self._cond = asyncio.Condition()
 
     async def take(self, n: int) -> int:
         n = min(n, self.capacity)
         async with self._cond:
-            await self._cond.wait_for(lambda: self.used + n <= self.capacity)
+            self.waiting = True
+            try:
+                await self._cond.wait_for(lambda: self.used + n <= self.capacity)
+            finally:
+                self.waiting = False
             self.used += n
         return n
 
@@ -103,7 +113,7 @@ class Transmission:
                 if req.type == p.CMD_DISC:
                     return
                 payload_bytes = req.length if req.type in (p.CMD_READ, p.CMD_WRITE) else 0
-                cost = await self.budget.take(payload_bytes + 64)
+                cost = await self.budget.take(payload_bytes + REQUEST_COST)
                 try:
                     payload = await self._payload(req)
                 except BaseException:
