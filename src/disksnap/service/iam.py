@@ -4,9 +4,9 @@ The caller has no token yet, so this is the one method ``Services.dispatch`` run
 authenticating (``ANONYMOUS``). The JWT is what the official SDKs build from a key file
 (``yandexcloud._auth_fabric.ServiceAccountAuth``): header ``alg: PS256``, ``kid`` = the
 authorized key's id; claims ``iss`` = the service account's id, ``aud`` = the token
-endpoint, ``iat`` and ``exp``. PyJWT checks the signature against the key's stored
-public half; the claims are checked here, against the injected clock (PyJWT would read
-the system's). Every way a JWT can fail is UNAUTHENTICATED with a message that says
+endpoint, ``iat`` and ``exp`` (and ``nbf`` if present). PyJWT checks the signature
+against the key's stored public half; the claims are checked here, against the
+injected clock (PyJWT would read the system's). Every way a JWT can fail is UNAUTHENTICATED with a message that says
 which, and changes nothing; a request without a JWT is INVALID_ARGUMENT.
 
 The audience is accepted in the shape the SDK gives it for whatever endpoint it is
@@ -168,6 +168,18 @@ def _lifetime(claims: Mapping[str, Any], _key: AuthorizedKey, now: dt.datetime) 
     return ""
 
 
+def _not_before(claims: Mapping[str, Any], _key: AuthorizedKey, now: dt.datetime) -> str:
+    """``nbf`` is optional (the SDKs send none), but binds when it is given."""
+    if "nbf" not in claims:
+        return ""
+    nbf = _instant(claims["nbf"])
+    if nbf is None:
+        return "nbf must be a numeric date (seconds since the epoch)"
+    if nbf > now + CLOCK_SKEW:
+        return "the JWT is not valid yet (nbf)"
+    return ""
+
+
 def _instant(value: Any) -> dt.datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -181,6 +193,7 @@ _CHECKS: tuple[Callable[[Mapping[str, Any], AuthorizedKey, dt.datetime], str], .
     _issuer,
     _audience,
     _lifetime,
+    _not_before,
 )
 
 HANDLERS: dict[str, Callable[[Message, Call], Message]] = {CREATE: create}
