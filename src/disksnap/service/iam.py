@@ -6,8 +6,9 @@ authenticating (``ANONYMOUS``). The JWT is what the official SDKs build from a k
 authorized key's id; claims ``iss`` = the service account's id, ``aud`` = the token
 endpoint, ``iat`` and ``exp`` (and ``nbf`` if present). PyJWT checks the signature
 against the key's stored public half; the claims are checked here, against the
-injected clock (PyJWT would read the system's). Every way a JWT can fail is UNAUTHENTICATED with a message that says
-which, and changes nothing; a request without a JWT is INVALID_ARGUMENT.
+injected clock (PyJWT would read the system's). Every way a JWT can fail is
+UNAUTHENTICATED with a message that says which, and changes nothing; a request without
+a JWT is INVALID_ARGUMENT.
 
 The audience is accepted in the shape the SDK gives it for whatever endpoint it is
 pointed at, ``https://iam.<endpoint>/iam/v1/tokens`` (``https://iam.api.cloud.yandex.net
