@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import Server
 from tests.nbd import client as nbd
 from tests.nbd.conftest import MiB, connect, create_disk
@@ -48,3 +50,13 @@ def test_df_is_offered_only_with_structured_replies(srv: Server) -> None:
     with connect(srv, disk) as c:
         assert c.flags & SEND_DF
         c.disconnect()
+
+
+def test_a_long_error_message_is_cut_on_a_character_boundary(srv: Server) -> None:
+    """Option error messages are UTF-8 (proto.md) and at most 4096 bytes: a long export
+    name echoed back must not be cut inside a character."""
+    host, port = srv.nbd
+    with nbd.Client(host, port) as c:
+        with pytest.raises(nbd.OptionRefused) as e:  # decoding the message must work
+            c.info("é" * 2048)  # 4096 bytes; "no export named '" is 17 before it
+        assert e.value.reply == nbd.REP_ERR_UNKNOWN

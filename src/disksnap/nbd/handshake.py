@@ -85,7 +85,7 @@ class Handshake:
         self.w.write(p.option_reply(option, reply, data))
 
     def _error(self, option: int, reply: int, message: str) -> None:
-        self._reply(option, reply, message.encode()[: p.MAX_STRING])
+        self._reply(option, reply, p.message_bytes(message))
 
     async def _option(self, option: int, data: bytes) -> tuple[bool, Session | None]:
         if option == p.OPT_EXPORT_NAME:

@@ -276,8 +276,13 @@ def structured_data_header(cookie: int, offset: int, length: int) -> bytes:
     return structured_header(cookie, REPLY_TYPE_OFFSET_DATA, 8 + length) + _U64.pack(offset)
 
 
+def message_bytes(message: str) -> bytes:
+    """``message`` as UTF-8 of at most MAX_STRING bytes, cut between characters."""
+    return message.encode()[:MAX_STRING].decode(errors="ignore").encode()
+
+
 def structured_error(cookie: int, error: int, message: str) -> bytes:
-    raw = message.encode()[:MAX_STRING]
+    raw = message_bytes(message)
     payload = _U32.pack(error) + _U16.pack(len(raw)) + raw
     return structured_header(cookie, REPLY_TYPE_ERROR, len(payload)) + payload
 
