@@ -3,8 +3,9 @@ checks against a folder, and the collaborators (metadata, engine, clock, ids).""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -77,6 +78,7 @@ class Call:
         self.env = env
         self.ctx = ctx
         self._subject: str | None = None
+        self._reading: Transaction | None = None
 
     def authenticate(self) -> None:
         """Unauthenticated unless the call carries a valid token."""
@@ -84,14 +86,33 @@ class Call:
 
     @property
     def subject(self) -> str:
+        """The caller, looked up by its token's hash on first use (in the call's read
+        transaction, if one is open). Never cached beyond the call: a token revoked a
+        moment ago is refused at once."""
         if self._subject is None:
             secret = bearer_token(self.ctx.authorization)
-            with self.env.meta.transaction(readonly=True) as tx:
+            with self.reading() as tx:
                 token = tx.tokens.find_valid(secret, now=self.env.clock.now())
             if token is None:
                 raise Unauthenticated("The token is invalid, expired or revoked")
             self._subject = token.subject_id
         return self._subject
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Transaction]:
+        """A read-only transaction; inside another ``reading()`` of this call, that same
+        one. The dispatcher opens one around a read-only method, so that the caller's
+        token, the resource and the caller's roles are read in one transaction (one
+        snapshot, one connection checkout) rather than two."""
+        if self._reading is not None:
+            yield self._reading
+            return
+        with self.env.meta.transaction(readonly=True) as tx:
+            self._reading = tx
+            try:
+                yield tx
+            finally:
+                self._reading = None
 
     def require(self, tx: Transaction, folder_id: str, access: Access) -> None:
         """PermissionDenied unless the caller has a role on the folder granting access."""

@@ -70,7 +70,7 @@ class ImageNotFound(d.NotFound):
 def get(request: Message, call: Call) -> Message:
     assert isinstance(request, pb.GetDiskRequest)
     check_id("diskId", request.disk_id)
-    with call.env.meta.transaction(readonly=True) as tx:
+    with call.reading() as tx:
         disk = tx.disks.get(request.disk_id)
         call.require(tx, disk.folder_id, Access.READ)
     return disk_proto(disk)
@@ -346,6 +346,9 @@ def list_operations(request: Message, call: Call) -> Message:
         operations=[operation_proto(o) for o in items], next_page_token=token
     )
 
+
+# Served in one read-only transaction with the caller's authentication (``Services``).
+READ_ONLY = frozenset({f"{SERVICE}.Get", f"{SERVICE}.List", f"{SERVICE}.ListOperations"})
 
 HANDLERS: dict[str, Callable[[Message, Call], Message]] = {
     f"{SERVICE}.Get": get,

@@ -104,7 +104,7 @@ def list_in_folder(
         filter_text=request.filter,
         order_by=request.order_by,
     )
-    with call.env.meta.transaction(readonly=True) as tx:
+    with call.reading() as tx:
         call.require(tx, request.folder_id, Access.READ)
         page = records(tx).list(
             request.folder_id,
@@ -138,7 +138,7 @@ def list_operations(
         token=page_token,
         order_by="createdAt desc",
     )
-    with call.env.meta.transaction(readonly=True) as tx:
+    with call.reading() as tx:
         call.require(tx, folder_of(tx), Access.READ)
         page = tx.operations.list_by_resource(parent_id, after=after(query), limit=query.page_size)
     token = next_token(call.env.tokens, query, page, lambda o: (o.id, o.created_at))

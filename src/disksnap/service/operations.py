@@ -143,7 +143,7 @@ def store_operation(
 def get_operation(request: Message, call: Call) -> Message:
     assert isinstance(request, operation_service_pb2.GetOperationRequest)
     check_id("operationId", request.operation_id)
-    with call.env.meta.transaction(readonly=True) as tx:
+    with call.reading() as tx:
         op = tx.operations.get(request.operation_id)
         call.require(tx, str(op.params["folder_id"]), Access.READ)
     return operation_proto(op)
@@ -160,6 +160,9 @@ def cancel_operation(request: Message, call: Call) -> Message:
         op = tx.operations.request_cancel(op.id)
     return operation_proto(op)
 
+
+# Served in one read-only transaction with the caller's authentication (``Services``).
+READ_ONLY = frozenset({"yandex.cloud.operation.OperationService.Get"})
 
 HANDLERS = {
     "yandex.cloud.operation.OperationService.Get": get_operation,

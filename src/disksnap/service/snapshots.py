@@ -51,7 +51,7 @@ OPERATIONS = Listable("snapshot-operations", order_fields=("createdAt",))
 def get(request: Message, call: Call) -> Message:
     assert isinstance(request, pb.GetSnapshotRequest)
     check_id("snapshotId", request.snapshot_id)
-    with call.env.meta.transaction(readonly=True) as tx:
+    with call.reading() as tx:
         snapshot = tx.snapshots.get(request.snapshot_id)
         call.require(tx, snapshot.folder_id, Access.READ)
     return snapshot_proto(snapshot)
@@ -249,6 +249,9 @@ def list_operations(request: Message, call: Call) -> Message:
         operations=[operation_proto(o) for o in items], next_page_token=token
     )
 
+
+# Served in one read-only transaction with the caller's authentication (``Services``).
+READ_ONLY = frozenset({f"{SERVICE}.Get", f"{SERVICE}.List", f"{SERVICE}.ListOperations"})
 
 HANDLERS = {
     f"{SERVICE}.Get": get,

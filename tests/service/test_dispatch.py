@@ -1,0 +1,148 @@
+"""The dispatcher's transactions: a read-only method is authenticated and served in one
+read-only transaction, a changing one authenticates in its own before writing in
+another; either way the token is checked first, against the database, on every call."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from google.protobuf.message import Message
+from yandex.cloud.compute.v1 import disk_service_pb2 as dpb
+from yandex.cloud.compute.v1 import snapshot_service_pb2 as spb
+from yandex.cloud.operation import operation_service_pb2 as opb
+
+from disksnap.domain.clock import Clock, FakeClock
+from disksnap.domain.errors import Code
+from disksnap.meta import Meta, Transaction, hash_token
+from disksnap.service.bootstrap import Admin, bootstrap
+from disksnap.service.core import Env
+from disksnap.service.services import Services
+from tests.service.conftest import Client, close_env, make_env
+from tests.service.test_disks import create, disk_id_of, fails
+
+D = "yandex.cloud.compute.v1.DiskService"
+S = "yandex.cloud.compute.v1.SnapshotService"
+OPS = "yandex.cloud.operation.OperationService"
+
+
+class CountingMeta(Meta):
+    """The real metadata store, noting each transaction it begins (``True``: read-only)."""
+
+    def __init__(self, engine: sa.Engine, clock: Clock, applied: tuple[str, ...]) -> None:
+        super().__init__(engine, clock, applied)
+        self.begun: list[bool] = []
+
+    @contextlib.contextmanager
+    def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
+        self.begun.append(readonly)
+        with super().transaction(readonly=readonly) as tx:
+            yield tx
+
+
+@pytest.fixture
+def counted(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[Env, CountingMeta]]:
+    env = make_env(tmp_path, clock)
+    env.meta.close()
+    meta = CountingMeta.open(f"sqlite:///{tmp_path / 'meta.db'}", clock)
+    assert isinstance(meta, CountingMeta)
+    env.meta = meta
+    yield env, meta
+    close_env(env)
+
+
+@pytest.fixture
+def setup(counted: tuple[Env, CountingMeta]) -> tuple[Env, CountingMeta, Admin, str, str]:
+    """An admin, one disk made by the worker, and its create operation."""
+    env, meta = counted
+    admin = bootstrap(env)
+    assert admin is not None
+    client = Client(env, admin.token)
+    op = create(client, admin.folder_id)
+    assert client.work() == 1
+    return env, meta, admin, disk_id_of(op), op.id
+
+
+def reads(disk_id: str, op_id: str, folder_id: str) -> list[tuple[str, Message]]:
+    return [
+        (f"{D}.Get", dpb.GetDiskRequest(disk_id=disk_id)),
+        (f"{D}.List", dpb.ListDisksRequest(folder_id=folder_id)),
+        (f"{D}.ListOperations", dpb.ListDiskOperationsRequest(disk_id=disk_id)),
+        (f"{S}.List", spb.ListSnapshotsRequest(folder_id=folder_id)),
+        (f"{OPS}.Get", opb.GetOperationRequest(operation_id=op_id)),
+    ]
+
+
+def test_a_read_is_authenticated_and_served_in_one_read_only_transaction(
+    setup: tuple[Env, CountingMeta, Admin, str, str],
+) -> None:
+    env, meta, admin, disk_id, op_id = setup
+    client = Client(env, admin.token)
+    for method, request in reads(disk_id, op_id, admin.folder_id):
+        meta.begun.clear()
+        client(method, request)
+        assert meta.begun == [True], method
+
+
+def test_a_read_that_fails_after_authentication_still_used_one_transaction(
+    setup: tuple[Env, CountingMeta, Admin, str, str],
+) -> None:
+    env, meta, admin, _, _ = setup
+    meta.begun.clear()
+    fails(
+        Code.NOT_FOUND,
+        f"{S}.Get",
+        Client(env, admin.token),
+        spb.GetSnapshotRequest(snapshot_id="fd8nosuchsnapshot000"),
+    )
+    assert meta.begun == [True]
+
+
+def test_a_change_authenticates_before_its_write_transaction(
+    setup: tuple[Env, CountingMeta, Admin, str, str],
+) -> None:
+    env, meta, admin, disk_id, _ = setup
+    meta.begun.clear()
+    update = dpb.UpdateDiskRequest(disk_id=disk_id, description="x")
+    update.update_mask.paths.append("description")
+    Client(env, admin.token)(f"{D}.Update", update)
+    assert meta.begun == [True, False]
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        dpb.GetDiskRequest(disk_id=""),  # invalid: but the missing token is told first
+        dpb.GetDiskRequest(disk_id="fhmnosuchdisk0000000"),
+    ],
+)
+def test_a_read_without_a_valid_token_is_unauthenticated_before_anything_else(
+    setup: tuple[Env, CountingMeta, Admin, str, str], request_: dpb.GetDiskRequest
+) -> None:
+    env, _, _, _, _ = setup
+    for token in (None, "forged"):
+        fails(Code.UNAUTHENTICATED, f"{D}.Get", Client(env, token), request_)
+    bad_list = dpb.ListDisksRequest(folder_id="", page_size=-1)
+    fails(Code.UNAUTHENTICATED, f"{D}.List", Client(env, "forged"), bad_list)
+
+
+def test_a_revoked_token_is_refused_by_the_next_read(
+    setup: tuple[Env, CountingMeta, Admin, str, str],
+) -> None:
+    env, _, admin, disk_id, _ = setup
+    client = Client(env, admin.token)
+    client(f"{D}.Get", dpb.GetDiskRequest(disk_id=disk_id))
+    with env.meta.transaction() as tx:
+        tx.tokens.revoke(hash_token(admin.token), at=env.clock.now())
+    fails(Code.UNAUTHENTICATED, f"{D}.Get", client, dpb.GetDiskRequest(disk_id=disk_id))
+
+
+def test_read_only_methods_are_reads_the_dispatcher_serves(
+    counted: tuple[Env, CountingMeta],
+) -> None:
+    services = Services(counted[0])
+    assert services.read_only <= set(services.handlers)
+    assert {m.rsplit(".", 1)[1] for m in services.read_only} == {"Get", "List", "ListOperations"}
