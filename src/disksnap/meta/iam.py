@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from disksnap.domain import errors as d
 from disksnap.meta import schema as s
-from disksnap.meta.base import Repository, dialect_insert, unique_or_reference
+from disksnap.meta.base import Repository, by_key, dialect_insert, unique_or_reference
 from disksnap.meta.errors import (
     FolderNotFound,
     ReferenceMissing,
@@ -89,6 +89,13 @@ class Subjects(Repository):
         return None if row is None or not name else subject_from_row(row)
 
 
+_TOKEN_BY_HASH = by_key(s.tokens, "hash")
+_ROLES_OF = sa.select(s.role_bindings.c.role).where(
+    s.role_bindings.c.subject_id == sa.bindparam("subject_id"),
+    s.role_bindings.c.folder_id == sa.bindparam("folder_id"),
+)
+
+
 def _token(row: sa.RowMapping) -> Token:
     return Token(
         hash=row["hash"],
@@ -142,7 +149,7 @@ class Tokens(Repository):
     def find_valid(self, secret: str, *, now: dt.datetime) -> Token | None:
         """The token for ``secret`` if it exists and is valid at ``now``
         (``Token.valid_at``: not revoked, not expired), else ``None``."""
-        row = self._maybe(sa.select(s.tokens).where(s.tokens.c.hash == hash_token(secret)))
+        row = self._maybe(_TOKEN_BY_HASH, {"hash": hash_token(secret)})
         if row is None:
             return None
         token = _token(row)
@@ -198,11 +205,8 @@ class Roles(Repository):
 
     def roles_of(self, subject_id: str, folder_id: str) -> frozenset[str]:
         """The roles subject ``subject_id`` holds on folder ``folder_id``."""
-        table = s.role_bindings
-        query = sa.select(table.c.role).where(
-            table.c.subject_id == subject_id, table.c.folder_id == folder_id
-        )
-        return frozenset(self._conn.execute(query).scalars())
+        params = {"subject_id": subject_id, "folder_id": folder_id}
+        return frozenset(self._conn.execute(_ROLES_OF, params).scalars())
 
     def list_for_folder(self, folder_id: str) -> tuple[RoleBinding, ...]:
         """Every binding on the folder, by subject then role."""

@@ -22,7 +22,7 @@ from collections.abc import Collection
 import sqlalchemy as sa
 
 from disksnap.meta import schema as s
-from disksnap.meta.base import Repository, unique_or_reference
+from disksnap.meta.base import Repository, by_key, unique_or_reference
 from disksnap.meta.errors import LeaseLost, OperationNotFound
 from disksnap.meta.integrity import execute_checked
 from disksnap.meta.listing import fetch_page
@@ -30,6 +30,7 @@ from disksnap.meta.query import Cursor, Order, Page, SortField
 from disksnap.meta.records import Operation, OperationResult
 
 _T = s.operations
+_BY_ID = by_key(_T)
 NEWEST_FIRST = Order(SortField.CREATED_AT, descending=True)
 
 
@@ -93,8 +94,7 @@ class Operations(Repository):
 
     def get(self, op_id: str) -> Operation:
         """Raise ``OperationNotFound``."""
-        query = sa.select(_T).where(_T.c.id == op_id)
-        return _operation(self._one(query, lambda: OperationNotFound(op_id)))
+        return _operation(self._one(_BY_ID, lambda: OperationNotFound(op_id), {"id": op_id}))
 
     def list_by_resource(
         self, resource_id: str, *, after: Cursor | None = None, limit: int = 100

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from disksnap.domain.errors import DisksnapError
 from disksnap.meta import schema as s
-from disksnap.meta.base import Repository, unique_or_reference
+from disksnap.meta.base import Repository, by_key, unique_or_reference
 from disksnap.meta.errors import DiskNotFound, FolderNotFound, SnapshotNotFound
 from disksnap.meta.integrity import Translate, execute_checked
 from disksnap.meta.listing import fetch_page, where_clauses
@@ -70,6 +70,7 @@ def _db_value(value: Any) -> Any:
 
 class _Resources(Repository, Generic[R]):
     table: ClassVar[sa.Table]
+    by_id: ClassVar[sa.Select[Any]]  # by_key(table)
     what: ClassVar[str]
     filter_fields: ClassVar[frozenset[str]]
     updatable: ClassVar[frozenset[str]]
@@ -93,10 +94,8 @@ class _Resources(Repository, Generic[R]):
     def get(self, record_id: str, *, for_update: bool = False) -> R:
         """Raise ``DiskNotFound``/``SnapshotNotFound``. ``for_update`` locks the row until the
         transaction ends (PostgreSQL; SQLite write transactions are serialized anyway)."""
-        query = sa.select(self.table).where(self.table.c.id == record_id)
-        if for_update:
-            query = query.with_for_update()
-        return self._record(self._one(query, lambda: self._missing(record_id)))
+        query = self.by_id.with_for_update() if for_update else self.by_id
+        return self._record(self._one(query, lambda: self._missing(record_id), {"id": record_id}))
 
     def list(
         self,
@@ -159,6 +158,7 @@ class Disks(_Resources[Disk]):
     """Disks. ``usage`` sums ``size`` (quota ``compute.disks.size``)."""
 
     table = s.disks
+    by_id = by_key(s.disks)
     what = "disk"
     filter_fields = frozenset({"name", "status"})
     updatable = frozenset(DiskUpdate.__annotations__)
@@ -208,6 +208,7 @@ class Snapshots(_Resources[Snapshot]):
     storage the snapshots take, not the size of the disks they were taken from)."""
 
     table = s.snapshots
+    by_id = by_key(s.snapshots)
     what = "snapshot"
     filter_fields = frozenset({"name", "status", "source_disk_id"})
     updatable = frozenset(SnapshotUpdate.__annotations__)
