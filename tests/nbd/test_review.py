@@ -60,3 +60,18 @@ def test_a_long_error_message_is_cut_on_a_character_boundary(srv: Server) -> Non
         with pytest.raises(nbd.OptionRefused) as e:  # decoding the message must work
             c.info("é" * 2048)  # 4096 bytes; "no export named '" is 17 before it
         assert e.value.reply == nbd.REP_ERR_UNKNOWN
+
+
+def test_a_zero_length_read_sends_no_empty_data_chunk(srv: Server) -> None:
+    """proto.md: an OFFSET_DATA chunk's length MUST be at least 9 (it describes at least
+    one byte), so a structured reply to a read of nothing has no data chunk."""
+    disk = create_disk(srv, 4 * MiB)
+    with connect(srv, disk) as c:
+        cookie = c.send(nbd.READ, 0, 0)
+        magic, flags, kind, got, length = struct.unpack(">IHHQI", c._read(20))
+        assert (magic, got) == (0x668E33EF, cookie)
+        body = c._read(length)
+        assert kind != 1 or length >= 9, (kind, length, body)
+        assert (kind, flags & 1, length) == (0, 1, 0)  # NBD_REPLY_TYPE_NONE, done
+        assert c.read(0, 4) == bytes(4)  # the session goes on
+        c.disconnect()

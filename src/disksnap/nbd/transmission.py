@@ -245,6 +245,8 @@ class Transmission:
             if req.length > p.MAX_PAYLOAD:
                 raise NbdError(p.EINVAL, f"read of {req.length} bytes exceeds the maximum")
             self._check_range(req, write=False)
+            if req.length == 0:  # a data chunk must hold at least one byte (proto.md)
+                return self._ok(req)
             data = await self._call(lambda: e.read(req.offset, req.length), write=False)
             if self.s.structured:
                 return [p.structured_data_header(req.cookie, req.offset, len(data)), data]
