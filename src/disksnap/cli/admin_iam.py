@@ -17,8 +17,10 @@ codes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,13 +143,21 @@ def _key_create(args: argparse.Namespace, admin: Admin) -> int:
 
 
 def _write_secret(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only, from the first byte on."""
+    """Write ``text`` to ``path`` readable by its owner only, from the first byte on: in
+    a new file (mode 0600, ours) renamed over ``path``. Never into a file already there,
+    which whoever made it (another user, in /tmp) may own or hold open."""
+    tmp: str | None = None
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
-            os.fchmod(f.fileno(), 0o600)  # an existing file keeps its mode otherwise
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
     except OSError as e:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
 
 
