@@ -29,6 +29,10 @@ from disksnap.nbd.transmission import BUDGET, REPLY_GRACE, Transmission
 log = logging.getLogger("disksnap.nbd")
 
 THREADS = 16
+# Seconds from accepting a connection to the end of its option haggling. Clients haggle
+# in milliseconds; without a deadline an idle socket held a task and a descriptor for
+# ever, and enough of them would exhaust the process's files.
+HANDSHAKE_TIMEOUT = 60.0
 
 
 class Advertised(Protocol):
@@ -59,6 +63,7 @@ class NbdServer:
         host: str = "127.0.0.1",
         port: int = 10809,
         allow_remote: bool = False,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(
@@ -67,6 +72,7 @@ class NbdServer:
             )
         self.host = host
         self.port = port
+        self.handshake_timeout = handshake_timeout
         self.engine = engine
         self.exports = Exports(meta, engine)
         self.address: tuple[str, int] | None = None
@@ -129,7 +135,14 @@ class NbdServer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         writer.transport.set_write_buffer_limits(high=BUDGET)
         try:
-            session = await Handshake(reader, writer, self.exports).run()
+            handshake = Handshake(reader, writer, self.exports).run()
+            try:
+                session = await asyncio.wait_for(handshake, self.handshake_timeout)
+            except TimeoutError:
+                log.info(
+                    "NBD %s: no export chosen in %ss, disconnecting", peer, self.handshake_timeout
+                )
+                return
             if session is None:
                 return
             self._clients[task] = session.export.disk_id
