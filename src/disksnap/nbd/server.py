@@ -135,9 +135,10 @@ class NbdServer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         writer.transport.set_write_buffer_limits(high=BUDGET)
         try:
-            handshake = Handshake(reader, writer, self.exports).run()
             try:
-                session = await asyncio.wait_for(handshake, self.handshake_timeout)
+                # In this task (not wait_for's): a stop() that cancels it is never lost.
+                async with asyncio.timeout(self.handshake_timeout):
+                    session = await Handshake(reader, writer, self.exports).run()
             except TimeoutError:
                 log.info(
                     "NBD %s: no export chosen in %ss, disconnecting", peer, self.handshake_timeout
