@@ -57,9 +57,14 @@ def test_first_start_bootstraps_and_later_starts_keep_it(server: Server) -> None
     assert server.call("GET", "/compute/v1/snapshots", token=None).status == 401
     assert server.call("GET", "/compute/v1/snapshots", token="nope").status == 401
     assert server.stop() == 0
+    # A leftover temporary file (a crash while writing it) must not lend its mode.
+    stale = path.with_suffix(".tmp")
+    stale.write_text("{}")
+    stale.chmod(0o644)
     server.start()
     for key in ("folderId", "token", "subjectId"):
         assert server.info[key] == first[key]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     again = server.call("GET", f"/compute/v1/snapshots?folderId={server.folder}")
     assert again.status == 200
 

@@ -186,7 +186,9 @@ def _write_bootstrap(data: Path, endpoints: Endpoints, admin: Admin | None) -> N
         rest=endpoints.rest, grpc=endpoints.grpc, nbd=endpoints.nbd, caCert=endpoints.ca_cert
     )
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A leftover tmp file would keep its mode; the token must only ever be in a new 0600 file.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(info, f, indent=2)
     os.replace(tmp, path)

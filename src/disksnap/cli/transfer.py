@@ -112,6 +112,8 @@ def _progress(console: Console) -> Progress:
 
 
 def _qemu_img(*args: str) -> None:
+    """Run ``qemu-img convert``. Callers pass files as absolute paths: one starting with
+    ``-`` would be an option, and one like ``nbd:x`` a protocol."""
     if shutil.which("qemu-img") is None:
         raise TransferError("--format qcow2 needs qemu-img (Debian package qemu-utils)")
     progress = ["-p"] if sys.stderr.isatty() else []
@@ -123,7 +125,7 @@ def _qemu_img(*args: str) -> None:
 def _import(args: argparse.Namespace, url: Url, console: Console) -> str:
     path: Path = args.file
     if args.format == "qcow2":
-        _qemu_img("-n", "-f", "qcow2", "-O", "raw", str(path), url.export(args.disk_id))
+        _qemu_img("-n", "-f", "qcow2", "-O", "raw", str(path.absolute()), url.export(args.disk_id))
         return f"imported {path} into disk {args.disk_id}"
     with path.open("rb") as f, NbdClient(url, args.disk_id) as c:
         size = os.fstat(f.fileno()).st_size
@@ -153,7 +155,7 @@ def _export(args: argparse.Namespace, url: Url, console: Console) -> str:
     path: Path = args.file
     name = READONLY_PREFIX + args.disk_id
     if args.format == "qcow2":
-        _qemu_img("-f", "raw", "-O", "qcow2", url.export(name), str(path))
+        _qemu_img("-f", "raw", "-O", "qcow2", url.export(name), str(path.absolute()))
         return f"exported disk {args.disk_id} to {path}"
     with NbdClient(url, name) as c, path.open("wb") as f:
         f.truncate(c.size)
