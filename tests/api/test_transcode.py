@@ -115,6 +115,29 @@ def test_disk_get_takes_its_id_from_the_path(table: RouteTable) -> None:
     assert message == disk_service_pb2.GetDiskRequest(disk_id="epd x")
 
 
+def test_string_path_and_query_values_are_set_as_given(table: RouteTable) -> None:
+    message = request(table, "GET", "/compute/v1/disks/%C3%A9pd")
+    assert message == disk_service_pb2.GetDiskRequest(disk_id="\u00e9pd")
+    listed = request(table, "GET", "/compute/v1/snapshots", "folderId=b1g&filter=name%3D%22a%22")
+    assert listed.folder_id == "b1g"
+    assert listed.filter == 'name="a"'
+
+
+def test_text_that_is_not_utf8_is_a_violation_of_its_field(table: RouteTable) -> None:
+    """Not reachable from HTTP (paths and queries are decoded strictly), but a string
+    set without json_format must still refuse what json_format refuses."""
+    result = table.match("GET", "/compute/v1/disks/x")
+    assert isinstance(result, Match)
+    with pytest.raises(RequestInvalid) as caught:
+        transcode(result.route, {"disk_id": "\ud800"})
+    assert fields(list(caught.value.violations)) == ["diskId"]
+    listing = table.match("GET", "/compute/v1/snapshots")
+    assert isinstance(listing, Match)
+    with pytest.raises(RequestInvalid) as caught:
+        transcode(listing.route, {}, [("folderId", "\udfff")])
+    assert fields(list(caught.value.violations)) == ["folderId"]
+
+
 @pytest.mark.parametrize("size", ['"10737418240"', "10737418240", '"1e3"'])
 def test_int64_accepts_strings_and_numbers(table: RouteTable, size: str) -> None:
     message = request(table, "POST", "/compute/v1/disks", body=f'{{"size": {size}}}')

@@ -110,7 +110,13 @@ def assign(message: Message, ref: FieldRef, values: Sequence[str]) -> FieldViola
         item = to_json(leaf, values[-1])
     container = message_class(leaf.containing_type)()
     try:
-        json_format.ParseDict({leaf.json_name: item}, container, descriptor_pool=POOL)
+        if leaf.type == FieldDescriptor.TYPE_STRING and isinstance(item, str):
+            # A string's JSON form is the string: set it as ParseDict would, without
+            # its generic walk (most of a Get's transcoding). Text that is not valid
+            # UTF-8 (a lone surrogate) raises UnicodeEncodeError, a ValueError.
+            setattr(container, leaf.name, item)
+        else:
+            json_format.ParseDict({leaf.json_name: item}, container, descriptor_pool=POOL)
     except PARSE_ERRORS:
         return FieldViolation(ref.json_path, _describe(ref, values))
     target = message
