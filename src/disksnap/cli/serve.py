@@ -98,7 +98,10 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     for w in workers:
         w.start()
     hydrator.start()
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    # httptools (C) rather than h11 (pure Python) parses HTTP/1.1: named, so that a
+    # missing parser fails the start instead of silently costing CPU on every request.
+    config = uvicorn.Config(app, http="httptools", lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
     # uvicorn handles SIGINT/SIGTERM while it runs, then re-raises the signal to the
     # handler it found; ours only notes it, so the clean shutdown below always runs.
     for sig in (signal.SIGINT, signal.SIGTERM):
