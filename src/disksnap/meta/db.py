@@ -22,6 +22,10 @@ SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 # Execution option read by the SQLite ``begin`` hook.
 READONLY_OPTION = "disksnap_readonly"
+# Connections per engine, all kept once opened (no overflow): a server's threads (REST,
+# gRPC, workers) beyond the first few used to open and close a connection per
+# transaction under load - for SQLite three files and their WAL set-up each time.
+POOL_SIZE = 15
 
 
 def parse_url(url: str) -> sa.URL:
@@ -46,7 +50,7 @@ def parse_url(url: str) -> sa.URL:
     raise UnsupportedDatabase(f"unsupported database {backend!r}: use sqlite or postgresql")
 
 
-def create_engine(url: str, *, busy_timeout: float = 30.0, pool_size: int = 5) -> sa.Engine:
+def create_engine(url: str, *, busy_timeout: float = 30.0, pool_size: int = POOL_SIZE) -> sa.Engine:
     """An engine for ``url`` configured as the module docstring says."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == SQLITE:
@@ -54,6 +58,7 @@ def create_engine(url: str, *, busy_timeout: float = 30.0, pool_size: int = 5) -
     return sa.create_engine(
         parsed,
         pool_size=pool_size,
+        max_overflow=0,
         pool_pre_ping=True,
         connect_args={"connect_timeout": max(1, int(busy_timeout))},
     )
@@ -63,6 +68,7 @@ def _sqlite_engine(url: sa.URL, *, busy_timeout: float, pool_size: int) -> sa.En
     engine = sa.create_engine(
         url,
         pool_size=pool_size,
+        max_overflow=0,
         # Pooled connections move between threads, one thread at a time.
         connect_args={"timeout": busy_timeout, "check_same_thread": False},
     )

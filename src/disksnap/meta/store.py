@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from disksnap.domain.clock import Clock
 from disksnap.meta import migrate
 from disksnap.meta.bookkeeping import IdempotencyKeys, Quotas
-from disksnap.meta.db import POSTGRESQL, READONLY_OPTION, create_engine
+from disksnap.meta.db import POOL_SIZE, POSTGRESQL, READONLY_OPTION, create_engine
 from disksnap.meta.errors import MetaUnavailable
 from disksnap.meta.iam import Folders, Roles, Subjects, Tokens
 from disksnap.meta.keys import AuthorizedKeys, ServiceAccounts
@@ -67,11 +67,12 @@ class Meta:
 
     @classmethod
     def open(
-        cls, url: str, clock: Clock, *, busy_timeout: float = 30.0, pool_size: int = 5
+        cls, url: str, clock: Clock, *, busy_timeout: float = 30.0, pool_size: int = POOL_SIZE
     ) -> Meta:
         """Connect to ``url`` and upgrade its schema to head (creating it if empty).
 
-        ``busy_timeout`` bounds waits for SQLite's writer lock and PostgreSQL connects.
+        ``busy_timeout`` bounds waits for SQLite's writer lock and PostgreSQL connects;
+        ``pool_size`` is how many transactions may be open at once (more wait for one).
         Raise ``UnsupportedDatabase`` for a URL of another kind, ``MetaUnavailable`` if
         the database cannot be reached.
         """
