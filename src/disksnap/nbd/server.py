@@ -33,6 +33,10 @@ THREADS = 16
 # in milliseconds; without a deadline an idle socket held a task and a descriptor for
 # ever, and enough of them would exhaust the process's files.
 HANDSHAKE_TIMEOUT = 60.0
+# Connections served at once. Each may buffer up to a few hundred MiB (a request being
+# read, requests in flight, replies not yet taken), so their number is what bounds the
+# server's memory; one more is closed at once, before the greeting.
+MAX_CLIENTS = 32
 
 
 class Advertised(Protocol):
@@ -64,6 +68,7 @@ class NbdServer:
         port: int = 10809,
         allow_remote: bool = False,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        max_clients: int = MAX_CLIENTS,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(
@@ -73,6 +78,7 @@ class NbdServer:
         self.host = host
         self.port = port
         self.handshake_timeout = handshake_timeout
+        self.max_clients = max_clients
         self.engine = engine
         self.exports = Exports(meta, engine)
         self.address: tuple[str, int] | None = None
@@ -128,8 +134,12 @@ class NbdServer:
         task = asyncio.current_task()
         assert task is not None
         assert self._pool is not None
-        self._clients[task] = None
         peer = writer.get_extra_info("peername")
+        if len(self._clients) >= self.max_clients:
+            log.warning("NBD %s: %d clients already, refusing", peer, self.max_clients)
+            writer.transport.abort()
+            return
+        self._clients[task] = None
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
