@@ -36,13 +36,12 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,7 @@ from disksnap.meta import Meta
 if not __package__:  # run as `python bench/api.py`: make the `bench` package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import BenchError
 from bench.load import (
     CONCURRENCY,
     Connection,
@@ -70,21 +70,16 @@ from bench.load import (
     request_bytes,
     trivial_server,
 )
+from bench.serve import BIN, disksnap_serve, wait_until
 
 Json = dict[str, Any]
-BIN = Path(sys.executable).parent
 DISK_SIZE = 4 << 20  # the smallest disk: one chunk
 ZONE = "ru-central1-a"
 REGION, AZ = "us-east-1", "us-east-1a"
 EC2_VERSION = "2016-11-15"
 CREDENTIALS = Credentials("bench-access-key", "bench-secret-key")
-START_SECONDS = 60
 POLLERS, POLL_SECONDS = 4, 0.1  # waiting for operations, untimed
 PHASES = ("create", "get", "get_1", "list")  # both servers; disksnap also has operation_get
-
-
-class BenchError(Exception):
-    """A server did not start, or answered something the benchmark did not expect."""
 
 
 @dataclass(frozen=True)
@@ -103,45 +98,15 @@ class Endpoint:
 # --- the servers ---------------------------------------------------------------------------
 
 
-def _wait_for(proc: subprocess.Popen[bytes], ready: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while not ready():
-        if proc.poll() is not None:
-            raise BenchError(f"{what} exited during start-up (code {proc.returncode})")
-        if time.monotonic() > deadline:
-            raise BenchError(f"{what} did not start in {START_SECONDS} s")
-        time.sleep(0.05)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @contextlib.contextmanager
 def disksnap_server(work: Path) -> Iterator[tuple[Endpoint, Json]]:
-    """``disksnap serve`` on a fresh data directory, every port picked by the system;
-    yields its REST endpoint and bootstrap.json."""
-    data = work / "disksnap"
-    stamp = data / "bootstrap.json"
-    command = [str(BIN / "disksnap"), "serve", "--data-dir", str(data), "--rest-port", "0"]
-    command += ["--grpc-port", "0", "--nbd-port", "0"]
-    with (work / "disksnap.log").open("wb") as log:
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        _wait_for(proc, stamp.exists, "disksnap serve")
-        info: Json = json.loads(stamp.read_text())
-        rest = urlsplit(info["rest"])
+    """``disksnap serve`` on a fresh data directory; yields its REST endpoint and
+    bootstrap.json."""
+    with disksnap_serve(work) as served:
+        rest = urlsplit(served.info["rest"])
         if rest.hostname is None or rest.port is None:
-            raise BenchError(f"bootstrap.json has no REST endpoint: {info.get('rest')!r}")
-        yield Endpoint(rest.hostname, rest.port), info
-    finally:
-        _stop(proc)
+            raise BenchError(f"bootstrap.json has no REST endpoint: {served.info.get('rest')!r}")
+        yield Endpoint(rest.hostname, rest.port), served.info
 
 
 @contextlib.contextmanager
@@ -165,7 +130,7 @@ def moto(work: Path) -> Iterator[Endpoint]:
         return bool(m)
 
     try:
-        _wait_for(proc, ready, "moto_server")
+        wait_until(proc, ready, "moto_server")
         yield Endpoint("127.0.0.1", found[0])
     finally:
         proc.kill()  # it keeps nothing worth a clean shutdown

@@ -27,14 +27,11 @@ import asyncio
 import json
 import random
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +43,9 @@ from yandex.cloud.compute.v1.snapshot_service_pb2_grpc import SnapshotServiceStu
 from yandex.cloud.operation import operation_service_pb2 as op_pb
 from yandex.cloud.operation.operation_service_pb2_grpc import OperationServiceStub
 
+from bench.common import BenchError
+from bench.serve import Served, disksnap_serve
+
 CONCURRENCY = 50
 REQUESTS = 5000
 WARMUP = 500
@@ -55,65 +55,17 @@ MiB = 1 << 20
 Json = dict[str, Any]
 
 
-class BenchError(Exception):
-    pass
-
-
-# --- the server -----------------------------------------------------------------------
-
-
-def start_server(data: Path, extra: Sequence[str]) -> tuple[subprocess.Popen[bytes], Json]:
-    disksnap = str(Path(sys.executable).with_name("disksnap"))
-    command = [disksnap, "serve", "--data-dir", str(data), "--rest-port", "0"]
-    command += ["--grpc-port", "0", "--nbd-port", "0", *extra]
-    data.mkdir(parents=True)
-    log = data.parent / "server.log"
-    with log.open("wb") as stderr:  # the child keeps its own descriptor
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
-    stamp = data / "bootstrap.json"
-    deadline = time.monotonic() + 60
-    while not stamp.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise BenchError(f"disksnap serve did not start (see {log})")
-        time.sleep(0.05)
-    time.sleep(0.2)  # written atomically, but give the REST loop a moment
-    return proc, json.loads(stamp.read_text())
-
-
-def rest(info: Json, method: str, path: str, body: Json | None = None) -> Json:
-    request = urllib.request.Request(
-        info["rest"] + path,
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Authorization": f"Bearer {info['token']}"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer: Json = json.loads(response.read())
-        return answer
-
-
-def wait(info: Json, op: Json) -> Json:
-    deadline = time.monotonic() + 120
-    while not op.get("done"):
-        if time.monotonic() > deadline:
-            raise BenchError(f"operation {op['id']} did not finish")
-        time.sleep(0.05)
-        op = rest(info, "GET", f"/operations/{op['id']}")
-    if "error" in op:
-        raise BenchError(f"operation {op['id']} failed: {op['error']}")
-    return op
-
-
-def seed(info: Json, count: int) -> tuple[list[str], list[str]]:
+def seed(served: Served, count: int) -> tuple[list[str], list[str]]:
     """``count`` READY snapshots (of as many 4 MiB disks) and their create operations."""
-    disk = {"folderId": info["folderId"], "size": str(4 * MiB), "zoneId": "ru-central1-a"}
-    disks = [rest(info, "POST", "/compute/v1/disks", disk) for _ in range(count)]
-    disk_ids = [wait(info, op)["response"]["id"] for op in disks]
+    folder = served.info["folderId"]
+    disk = {"folderId": folder, "size": str(4 * MiB), "zoneId": "ru-central1-a"}
+    disks = [served.call("POST", "/compute/v1/disks", disk) for _ in range(count)]
+    disk_ids = [served.wait(op)["response"]["id"] for op in disks]
     ops = [
-        rest(info, "POST", "/compute/v1/snapshots", {"folderId": info["folderId"], "diskId": d})
+        served.call("POST", "/compute/v1/snapshots", {"folderId": folder, "diskId": d})
         for d in disk_ids
     ]
-    snapshot_ids = [wait(info, op)["response"]["id"] for op in ops]
+    snapshot_ids = [served.wait(op)["response"]["id"] for op in ops]
     return snapshot_ids, [op["id"] for op in ops]
 
 
@@ -232,8 +184,9 @@ def summarize(latencies: list[float], seconds: float) -> Json:
     }
 
 
-async def measure(info: Json, args: argparse.Namespace) -> Json:
-    snapshot_ids, operation_ids = seed(info, args.snapshots)
+async def measure(served: Served, args: argparse.Namespace) -> Json:
+    snapshot_ids, operation_ids = seed(served, args.snapshots)
+    info = served.info
     n, c = args.requests, args.concurrency
     phases: list[tuple[str, str, Callable[[], Awaitable[tuple[list[float], float]]]]] = [
         ("grpc", "SnapshotService.Get", lambda: grpc_phase(info, "snapshot", snapshot_ids, n, c)),
@@ -292,17 +245,13 @@ def parse_args(argv: Sequence[str], prog: str | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else list(argv), prog)
     work = Path(tempfile.mkdtemp(prefix="disksnap-bench-grpc-"))
-    proc = None
     try:
-        proc, info = start_server(work / "data", ["--workers", "2"])
-        result = asyncio.run(measure(info, args))
+        with disksnap_serve(work, ["--workers", "2"]) as served:
+            result = asyncio.run(measure(served, args))
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
     finally:
-        if proc is not None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
         if args.keep:
             print(f"kept the work directory {work}", file=sys.stderr)
         else:

@@ -31,14 +31,12 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -57,10 +55,10 @@ from bench.common import (
     timed,
     write_image,
 )
+from bench.serve import Served, disksnap_serve, stop, wait_until
 from disksnap.nbd.client import NbdClient, Url
 from disksnap.nbd.proto import CMD_WRITE
 
-BIN = Path(sys.executable).parent
 WRITE = 4096
 
 
@@ -70,66 +68,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while not ready():
-        if proc.poll() is not None:
-            raise BenchError(f"{what} exited during start-up ({proc.returncode})")
-        if time.monotonic() > deadline:
-            raise BenchError(f"{what} did not start")
-        time.sleep(0.05)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-class Rest:
-    def __init__(self, info: Json) -> None:
-        self.info = info
-
-    def call(self, method: str, path: str, body: Json | None = None) -> Json:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.info["rest"] + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self.info['token']}")
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            out: Json = json.loads(resp.read())
-            return out
-
-    def done(self, op: Json) -> bool:
-        return bool(self.call("GET", f"/operations/{op['id']}").get("done"))
-
-    def wait(self, op: Json) -> Json:
-        while not op.get("done"):
-            time.sleep(0.1)
-            op = self.call("GET", f"/operations/{op['id']}")
-        if "error" in op:
-            raise BenchError(f"operation {op['id']} failed: {op['error']}")
-        return op
-
-
 @contextlib.contextmanager
-def disksnap(work: Path, size: int) -> Iterator[tuple[Url, str, Rest]]:
-    data = work / "disksnap"
-    cmd = [str(BIN / "disksnap"), "serve", "--data-dir", str(data), "--rest-port", "0"]
-    cmd += ["--grpc-port", "0", "--nbd-port", "0"]
-    with (work / "disksnap.log").open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        _wait((data / "bootstrap.json").exists, proc, "disksnap serve")
-        time.sleep(0.5)  # bootstrap.json is written once every listener is up
-        rest = Rest(json.loads((data / "bootstrap.json").read_text()))
+def disksnap(work: Path, size: int) -> Iterator[tuple[Url, str, Served]]:
+    """``disksnap serve`` with one empty disk of ``size`` bytes."""
+    with disksnap_serve(work) as rest:
         body = {"folderId": rest.info["folderId"], "zoneId": "ru-central1-a", "size": str(size)}
         disk = rest.wait(rest.call("POST", "/compute/v1/disks", body))["response"]["id"]
         yield Url.parse(rest.info["nbd"]), disk, rest
-    finally:
-        _stop(proc)
 
 
 @contextlib.contextmanager
@@ -142,10 +87,10 @@ def nbdkit(work: Path, size: int) -> Iterator[Url]:
     with (work / "nbdkit.log").open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=log)
     try:
-        _wait(lambda: _listening(port), proc, "nbdkit")
+        wait_until(proc, lambda: _listening(port), "nbdkit")
         yield Url("127.0.0.1", port)
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def _listening(port: int) -> bool:
@@ -196,7 +141,7 @@ def _summary(samples: list[float]) -> Json:
     return {"samples": len(s), "p50_ms": ms(0.5), "p99_ms": ms(0.99), "max_ms": s[-1] * 1e3}
 
 
-def latency(url: Url, disk: str, rest: Rest, samples: int, snapshots: int) -> Json:
+def latency(url: Url, disk: str, rest: Served, samples: int, snapshots: int) -> Json:
     """Idle samples, then samples while each of ``snapshots`` snapshots is created and
     built (one after the other; each rewrites what the random writes touched)."""
     rng = random.Random(7)
@@ -216,7 +161,7 @@ def latency(url: Url, disk: str, rest: Rest, samples: int, snapshots: int) -> Js
 
 
 def _during_snapshot(
-    c: NbdClient, rng: random.Random, rest: Rest, disk: str
+    c: NbdClient, rng: random.Random, rest: Served, disk: str
 ) -> tuple[list[float], float]:
     """Write samples from the Create call until the snapshot is READY; and how long
     the Create call took."""
