@@ -4,7 +4,7 @@ import pytest
 from google.api import http_pb2
 
 from disksnap.api.rest.errors import RequestInvalid
-from disksnap.api.rest.registry import SERVICES, resolve_type_url, type_url
+from disksnap.api.rest.registry import resolve_type_url, type_url
 from disksnap.api.rest.routes import (
     Match,
     MethodNotAllowed,
@@ -13,6 +13,7 @@ from disksnap.api.rest.routes import (
     build_route_table,
     http_rules,
 )
+from disksnap.service.descriptors import SERVICES
 
 SNAPSHOTS = "yandex.cloud.compute.v1.SnapshotService"
 DISKS = "yandex.cloud.compute.v1.DiskService"

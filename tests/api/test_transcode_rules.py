@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from disksnap.api.rest.errors import FieldViolation, RequestInvalid
-from disksnap.api.rest.registry import message_class
 from disksnap.api.rest.routes import Match, RouteTable
 from disksnap.api.rest.transcode import parse_query, render_response, transcode
+from disksnap.service.descriptors import message_class
 from tests.api.synthetic import message
 
 

@@ -38,10 +38,10 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from disksnap.api.grpc.metrics import GrpcMetrics
-from disksnap.api.grpc.registry import message_class
 from disksnap.domain.errors import BadRequest, Code, DisksnapError
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.core import Unimplemented
+from disksnap.service.descriptors import message_class
 from disksnap.service.status import internal_status, status_of
 
 log = logging.getLogger(__name__)

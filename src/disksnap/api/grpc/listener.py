@@ -1,6 +1,6 @@
 """The gRPC listener of ``disksnap serve``: a ``grpc.aio`` server on the serve loop.
 
-It serves every method of ``registry.SERVICES`` through the service layer's
+It serves every method of ``service.descriptors.SERVICES`` through the service layer's
 dispatcher (on a thread pool of its own: dispatch blocks) and
 ``ApiEndpointService`` itself. Security is one of three modes:
 
@@ -29,8 +29,8 @@ import grpc.aio
 from disksnap.api.grpc import discovery, tls
 from disksnap.api.grpc.handlers import UnknownMethods, dispatcher_handlers, method_handlers
 from disksnap.api.grpc.metrics import GrpcMetrics
-from disksnap.api.grpc.registry import SERVICES
 from disksnap.service.context import Dispatcher
+from disksnap.service.descriptors import SERVICES
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from types import MappingProxyType
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from disksnap.api.rest.registry import POOL, message_class
+from disksnap.api.rest.registry import POOL
+from disksnap.service.descriptors import message_class
 
 F = FieldDescriptor
 

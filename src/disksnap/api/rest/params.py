@@ -39,7 +39,8 @@ from disksnap.api.rest.fields import (
     lookup,
     parses,
 )
-from disksnap.api.rest.registry import POOL, message_class
+from disksnap.api.rest.registry import POOL
+from disksnap.service.descriptors import message_class
 
 _MAP_ENTRY = re.compile(r"(?P<name>[^\[\]]+)\[(?P<key>[^\[\]]*)\]")
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})

@@ -26,8 +26,9 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDescriptor
 from yandex.cloud.api import operation_pb2 as api_operation_pb2
 
-from disksnap.api.rest.registry import POOL, SERVICES
+from disksnap.api.rest.registry import POOL
 from disksnap.api.rest.template import PathTemplate, parse_template
+from disksnap.service.descriptors import SERVICES
 
 Origin = Literal["rule", "additional_binding", "supplementary"]
 

@@ -36,8 +36,9 @@ from google.protobuf.message import Message
 from disksnap.api.rest.errors import FieldViolation, RequestInvalid
 from disksnap.api.rest.jsonbody import decode_json, parse_field, parse_message
 from disksnap.api.rest.params import FieldRef, apply_query, assign, read, resolve
-from disksnap.api.rest.registry import POOL, message_class
+from disksnap.api.rest.registry import POOL
 from disksnap.api.rest.routes import Route
+from disksnap.service.descriptors import message_class
 
 _PATH = "the URL path"
 _BODY = "the body"

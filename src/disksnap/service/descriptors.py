@@ -1,11 +1,10 @@
-"""The official descriptors disksnap serves over gRPC.
+"""The official API surface disksnap serves: the services' descriptors from the
+``yandexcloud`` package. Both transports serve exactly these (REST by their
+``google.api.http`` rules, gRPC by their methods); the service layer answers the
+methods it has no handler for with UNIMPLEMENTED.
 
-Every method of these services is registered: the request is parsed with the official
-message class and handed to the service layer by its full name, which answers the
-methods it does not implement with UNIMPLEMENTED. ``IamTokenService`` is here so that
-the SDK's service-account flow reaches the service layer (it is served once the
-service layer has a handler for it). ``ApiEndpointService`` is the transport's own
-(see ``endpoints``).
+Importing the generated ``*_pb2`` modules registers their files in protobuf's default
+descriptor pool, which is also the type registry for ``google.protobuf.Any``.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, ServiceDescriptor
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2  # noqa: F401 - registers BadRequest and RequestInfo
 from yandex.cloud.compute.v1 import (
     disk_service_pb2,
     disk_type_service_pb2,
@@ -34,6 +32,6 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
 
 
 def message_class(descriptor: Descriptor) -> type[Message]:
-    """The generated class of a message descriptor."""
+    """The generated class of a message descriptor (``message_factory.GetMessageClass``)."""
     cls: type[Message] = message_factory.GetMessageClass(descriptor)
     return cls
