@@ -26,7 +26,7 @@ import uvicorn
 
 from disksnap.api.rest.openapi import build_openapi
 from disksnap.api.rest.routes import RouteTable, build_route_table
-from disksnap.api.rest.server import RestMetrics, create_app
+from disksnap.api.rest.server import create_app, rest_metrics
 from disksnap.cli import logs, serve_grpc, serve_nbd
 from disksnap.domain.clock import SystemClock
 from disksnap.domain.ids import IdGenerator
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     ]
     table = build_route_table()
     services = Services(env)
-    metrics = RestMetrics.create()
+    metrics = rest_metrics()
     metrics.registry.register(ServiceCollector(env))
     # Every route answers (unimplemented RPCs with 501), but only implemented ones are
     # advertised in the OpenAPI document.

@@ -8,10 +8,10 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from disksnap.api.grpc.listener import GeneratedTls, GivenTls, GrpcListener, Plaintext, Security
-from disksnap.api.grpc.metrics import GrpcMetrics
 from disksnap.api.grpc.tls import server_names
 from disksnap.domain.clock import Clock
 from disksnap.service.context import Dispatcher
+from disksnap.service.metrics import CallMetrics
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,5 +80,5 @@ def listener(
         host=args.host,
         port=args.grpc_port,
         security=security(args, data, clock),
-        metrics=GrpcMetrics.create(registry),
+        metrics=CallMetrics.create("grpc", "gRPC call", registry),
     )

@@ -1,14 +1,54 @@
-"""Service gauges for Prometheus, read from the metadata at scrape time: operations by
-kind and state, and the bytes all snapshots store."""
+"""Prometheus metrics: each transport's calls (``CallMetrics``), and service gauges read
+from the metadata at scrape time (operations by kind and state, the bytes all snapshots
+store)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from disksnap.domain.errors import Code
 from disksnap.service.core import Env
+
+
+@dataclass
+class CallMetrics:
+    """One transport's calls by RPC and canonical status code, and their latency:
+    ``disksnap_<transport>_requests`` and ``disksnap_<transport>_request_seconds``."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    seconds: Histogram
+
+    @classmethod
+    def create(
+        cls, transport: str, call: str, registry: CollectorRegistry | None = None
+    ) -> CallMetrics:
+        """``call`` names one call in the help texts (``REST request``, ``gRPC call``)."""
+        registry = registry or CollectorRegistry()
+        return cls(
+            registry,
+            Counter(
+                f"disksnap_{transport}_requests",
+                f"{call}s by RPC and canonical status code",
+                ["method", "code"],
+                registry=registry,
+            ),
+            Histogram(
+                f"disksnap_{transport}_request_seconds",
+                f"{call} latency by RPC",
+                ["method"],
+                registry=registry,
+            ),
+        )
+
+    def observe(self, method: str, code: Code, seconds: float) -> None:
+        self.requests.labels(method, code.name).inc()
+        self.seconds.labels(method).observe(seconds)
 
 
 class ServiceCollector(Collector):

@@ -37,11 +37,11 @@ from google.protobuf.message import DecodeError, Message
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-from disksnap.api.grpc.metrics import GrpcMetrics
 from disksnap.domain.errors import BadRequest, Code, DisksnapError
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.core import Unimplemented
 from disksnap.service.descriptors import message_class
+from disksnap.service.metrics import CallMetrics
 from disksnap.service.status import internal_status, status_of
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class UnaryRpc:
         request_class: type[Message],
         call: Call,
         executor: Executor | None,
-        metrics: GrpcMetrics | None = None,
+        metrics: CallMetrics | None = None,
     ) -> None:
         self.full_name = full_name
         self.request_class = request_class
@@ -154,7 +154,7 @@ def method_handlers(
     service: ServiceDescriptor,
     call: Call,
     executor: Executor | None,
-    metrics: GrpcMetrics | None = None,
+    metrics: CallMetrics | None = None,
 ) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
     """A handler for every method of ``service``, all calling ``call`` by full name."""
     return {m.name: unary_handler(m, call, executor, metrics) for m in service.methods}
@@ -164,7 +164,7 @@ def unary_handler(
     method: MethodDescriptor,
     call: Call,
     executor: Executor | None,
-    metrics: GrpcMetrics | None = None,
+    metrics: CallMetrics | None = None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     request_class = message_class(method.input_type)
     response_class = message_class(method.output_type)
@@ -179,7 +179,7 @@ def dispatcher_handlers(
     dispatcher: Dispatcher,
     services: Iterable[ServiceDescriptor],
     executor: Executor,
-    metrics: GrpcMetrics | None = None,
+    metrics: CallMetrics | None = None,
 ) -> dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]]:
     """Handlers by service full name for every method of ``services``, each running
     ``dispatcher.dispatch`` on ``executor``."""

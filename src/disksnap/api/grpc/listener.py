@@ -28,9 +28,9 @@ import grpc.aio
 
 from disksnap.api.grpc import discovery, tls
 from disksnap.api.grpc.handlers import UnknownMethods, dispatcher_handlers, method_handlers
-from disksnap.api.grpc.metrics import GrpcMetrics
 from disksnap.service.context import Dispatcher
 from disksnap.service.descriptors import SERVICES
+from disksnap.service.metrics import CallMetrics
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class GrpcListener:
         port: int,
         security: Security,
         threads: int = 16,
-        metrics: GrpcMetrics | None = None,
+        metrics: CallMetrics | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.host = host

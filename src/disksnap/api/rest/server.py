@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -21,8 +20,6 @@ from google.protobuf.message import Message
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
-    Counter,
-    Histogram,
     generate_latest,
 )
 from starlette.applications import Starlette
@@ -36,6 +33,7 @@ from disksnap.api.rest.routes import Match, MethodNotAllowed, RouteTable
 from disksnap.api.rest.transcode import parse_query, render, render_response, transcode
 from disksnap.domain.errors import Code, DisksnapError
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
+from disksnap.service.metrics import CallMetrics
 from disksnap.service.status import HTTP_STATUS, internal_status, simple_status, status_of
 
 log = logging.getLogger(__name__)
@@ -43,39 +41,17 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1 << 20  # requests are small messages; anything larger is refused
 
 
-@dataclass
-class RestMetrics:
-    registry: CollectorRegistry
-    requests: Counter
-    seconds: Histogram
-
-    @classmethod
-    def create(cls, registry: CollectorRegistry | None = None) -> RestMetrics:
-        registry = registry or CollectorRegistry()
-        return cls(
-            registry,
-            Counter(
-                "disksnap_rest_requests",
-                "REST requests by RPC and canonical status code",
-                ["method", "code"],
-                registry=registry,
-            ),
-            Histogram(
-                "disksnap_rest_request_seconds",
-                "REST request latency by RPC",
-                ["method"],
-                registry=registry,
-            ),
-        )
+def rest_metrics(registry: CollectorRegistry | None = None) -> CallMetrics:
+    return CallMetrics.create("rest", "REST request", registry)
 
 
 def create_app(
     dispatcher: Dispatcher,
     table: RouteTable,
     openapi: dict[str, Any],
-    metrics: RestMetrics | None = None,
+    metrics: CallMetrics | None = None,
 ) -> Starlette:
-    api = _Api(dispatcher, table, metrics or RestMetrics.create())
+    api = _Api(dispatcher, table, metrics or rest_metrics())
 
     async def openapi_json(_request: Request) -> Response:
         return JSONResponse(openapi, headers={"x-request-id": _request_id()})
@@ -119,7 +95,7 @@ def _request_id() -> str:
 
 
 class _Api:
-    def __init__(self, dispatcher: Dispatcher, table: RouteTable, metrics: RestMetrics) -> None:
+    def __init__(self, dispatcher: Dispatcher, table: RouteTable, metrics: CallMetrics) -> None:
         self.dispatcher = dispatcher
         self.table = table
         self.metrics = metrics
@@ -155,8 +131,7 @@ class _Api:
             code.name,
             extra={"rpc": rpc, "seconds": round(time.perf_counter() - started, 6)},
         )
-        self.metrics.requests.labels(rpc, code.name).inc()
-        self.metrics.seconds.labels(rpc).observe(time.perf_counter() - started)
+        self.metrics.observe(rpc, code, time.perf_counter() - started)
         return response
 
     async def _call(self, request: Request, found: Match, request_id: str) -> Message:
