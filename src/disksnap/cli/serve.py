@@ -36,6 +36,7 @@ from disksnap.meta import Meta
 from disksnap.service.bootstrap import Admin, bootstrap, reconcile
 from disksnap.service.core import Env, Settings
 from disksnap.service.metrics import ServiceCollector
+from disksnap.service.pools import CallPools
 from disksnap.service.services import Services
 from disksnap.workers.hydrator import Hydrator
 from disksnap.workers.runner import Worker
@@ -79,7 +80,8 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     # Every route answers (unimplemented RPCs with 501), but only implemented ones are
     # advertised in the OpenAPI document.
     served = RouteTable(tuple(r for r in table.routes if r.method.full_name in services.handlers))
-    app = create_app(services, table, build_openapi(served), metrics)
+    pools = CallPools(services.read_only)  # REST and gRPC calls run here
+    app = create_app(services, table, build_openapi(served), metrics, pools)
     sock = socket.create_server((args.host, args.rest_port))
     # Accepted connections inherit it: small responses are not held back by Nagle's
     # algorithm (40 ms per request on a kept-alive connection otherwise).
@@ -92,7 +94,9 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         ca_cert=None,
     )
     # Transports served beside REST on the same event loop.
-    listeners: list[Listener] = [serve_grpc.listener(args, services, data, clock, metrics.registry)]
+    listeners: list[Listener] = [
+        serve_grpc.listener(args, services, data, clock, registry=metrics.registry, pools=pools)
+    ]
     listeners.append(serve_nbd.listener(args, meta, engine))
     hydrator = Hydrator(engine)
     for w in workers:
@@ -111,6 +115,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
             _serve(server, sock, listeners=listeners, data=data, endpoints=endpoints, admin=admin)
         )
     finally:
+        pools.shutdown()
         for w in workers:
             w.request_stop()
         hydrator.request_stop()

@@ -12,6 +12,7 @@ from disksnap.api.grpc.tls import server_names
 from disksnap.domain.clock import Clock
 from disksnap.service.context import Dispatcher
 from disksnap.service.metrics import CallMetrics
+from disksnap.service.pools import CallPools
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,7 +73,9 @@ def listener(
     dispatcher: Dispatcher,
     data: Path,
     clock: Clock,
+    *,
     registry: CollectorRegistry | None = None,
+    pools: CallPools | None = None,
 ) -> GrpcListener:
     """The listener the options configure; its metrics go into ``registry``."""
     return GrpcListener(
@@ -80,5 +83,6 @@ def listener(
         host=args.host,
         port=args.grpc_port,
         security=security(args, data, clock),
+        pools=pools,
         metrics=CallMetrics.create("grpc", "gRPC call", registry),
     )

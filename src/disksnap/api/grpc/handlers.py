@@ -2,7 +2,7 @@
 
 Each method is one :class:`UnaryRpc`: the request arrives already parsed by the
 official message class; the metadata becomes a ``CallContext`` (``authorization``,
-``idempotency-key``, a request id); the blocking dispatcher runs on a worker thread;
+``idempotency-key``, a request id); the blocking dispatcher runs on ``CallPools``;
 the reply is serialized by its own class. Every answer carries ``x-request-id`` in
 its trailing metadata. An error is the ``google.rpc.Status`` that
 ``disksnap.service.status`` builds (BadRequest field violations, RequestInfo), sent
@@ -20,13 +20,11 @@ with the same ``idempotency-key`` then finds the committed operation.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor
 from typing import Any, TypeAlias
 
 import grpc
@@ -42,6 +40,7 @@ from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.core import Unimplemented
 from disksnap.service.descriptors import message_class
 from disksnap.service.metrics import CallMetrics
+from disksnap.service.pools import CallPools
 from disksnap.service.status import internal_status, status_of
 
 log = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ class DeadlineExceeded(DisksnapError):
 
 
 class UnaryRpc:
-    """One unary method: bytes and context in, ``call`` on ``executor`` (inline if None),
+    """One unary method: bytes and context in, ``call`` on ``pools`` (inline if None),
     reply out. The request is parsed here rather than by gRPC, so that bytes that are not
     a ``request_class`` message are INVALID_ARGUMENT with a Status like any bad input."""
 
@@ -69,13 +68,13 @@ class UnaryRpc:
         full_name: str,
         request_class: type[Message],
         call: Call,
-        executor: Executor | None,
+        pools: CallPools | None,
         metrics: CallMetrics | None = None,
     ) -> None:
         self.full_name = full_name
         self.request_class = request_class
         self.call = call
-        self.executor = executor
+        self.pools = pools
         self.metrics = metrics
 
     async def handle(self, payload: bytes, context: Context) -> Message:
@@ -118,14 +117,9 @@ class UnaryRpc:
             raise BadRequest.single("", f"the request is not a valid {name} message") from None
 
     async def _run(self, request: Message, ctx: CallContext) -> Message:
-        if self.executor is None:
+        if self.pools is None:
             return self.call(self.full_name, request, ctx)
-        loop = asyncio.get_running_loop()
-        run = contextvars.copy_context().run
-        result: Message = await loop.run_in_executor(
-            self.executor, run, self.call, self.full_name, request, ctx
-        )
-        return result
+        return await self.pools.run(self.call, self.full_name, request, ctx)
 
     def _log(self, code: Code, started: float) -> None:
         seconds = time.perf_counter() - started
@@ -153,22 +147,22 @@ async def abort(context: Context, status: status_pb2.Status, request_id: str) ->
 def method_handlers(
     service: ServiceDescriptor,
     call: Call,
-    executor: Executor | None,
+    pools: CallPools | None,
     metrics: CallMetrics | None = None,
 ) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
     """A handler for every method of ``service``, all calling ``call`` by full name."""
-    return {m.name: unary_handler(m, call, executor, metrics) for m in service.methods}
+    return {m.name: unary_handler(m, call, pools, metrics) for m in service.methods}
 
 
 def unary_handler(
     method: MethodDescriptor,
     call: Call,
-    executor: Executor | None,
+    pools: CallPools | None,
     metrics: CallMetrics | None = None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     request_class = message_class(method.input_type)
     response_class = message_class(method.output_type)
-    rpc = UnaryRpc(str(method.full_name), request_class, call, executor, metrics)
+    rpc = UnaryRpc(str(method.full_name), request_class, call, pools, metrics)
     return grpc.unary_unary_rpc_method_handler(
         rpc.handle,  # a bound coroutine method: grpc.aio tells coroutines apart by it
         response_serializer=response_class.SerializeToString,
@@ -178,14 +172,13 @@ def unary_handler(
 def dispatcher_handlers(
     dispatcher: Dispatcher,
     services: Iterable[ServiceDescriptor],
-    executor: Executor,
+    pools: CallPools,
     metrics: CallMetrics | None = None,
 ) -> dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]]:
     """Handlers by service full name for every method of ``services``, each running
-    ``dispatcher.dispatch`` on ``executor``."""
+    ``dispatcher.dispatch`` on ``pools``."""
     return {
-        str(s.full_name): method_handlers(s, dispatcher.dispatch, executor, metrics)
-        for s in services
+        str(s.full_name): method_handlers(s, dispatcher.dispatch, pools, metrics) for s in services
     }
 
 

@@ -1,7 +1,7 @@
 """The gRPC listener of ``disksnap serve``: a ``grpc.aio`` server on the serve loop.
 
 It serves every method of ``service.descriptors.SERVICES`` through the service layer's
-dispatcher (on a thread pool of its own: dispatch blocks) and
+dispatcher (on the server's ``CallPools``: dispatch blocks) and
 ``ApiEndpointService`` itself. Security is one of three modes:
 
 - :class:`GeneratedTls` (the default): the CA and server certificate of
@@ -18,7 +18,6 @@ import datetime as dt
 import logging
 import socket
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -31,6 +30,7 @@ from disksnap.api.grpc.handlers import UnknownMethods, dispatcher_handlers, meth
 from disksnap.service.context import Dispatcher
 from disksnap.service.descriptors import SERVICES
 from disksnap.service.metrics import CallMetrics
+from disksnap.service.pools import CallPools
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class GrpcListener:
         host: str,
         port: int,
         security: Security,
-        threads: int = 16,
+        pools: CallPools | None = None,
         metrics: CallMetrics | None = None,
     ) -> None:
         self.dispatcher = dispatcher
@@ -89,7 +89,8 @@ class GrpcListener:
         self.security = security
         self.metrics = metrics
         self.directory = discovery.EndpointDirectory()
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="grpc")
+        self._own_pools = pools is None  # shut down here only if made here
+        self.pools = pools or CallPools(())
         self._server: grpc.aio.Server | None = None
 
     async def start(self, endpoints: Advertised) -> None:
@@ -99,7 +100,7 @@ class GrpcListener:
             options=[("grpc.so_reuseport", 0)],
         )
         for name, handlers in dispatcher_handlers(
-            self.dispatcher, SERVICES, self._executor, self.metrics
+            self.dispatcher, SERVICES, self.pools, self.metrics
         ).items():
             server.add_registered_method_handlers(name, handlers)
         server.add_registered_method_handlers(
@@ -131,7 +132,8 @@ class GrpcListener:
         if self._server is not None:
             await self._server.stop(GRACE_SECONDS)
             self._server = None
-        self._executor.shutdown(wait=True)
+        if self._own_pools:
+            self.pools.shutdown()
 
     def _credentials(self) -> tuple[grpc.ServerCredentials | None, str | None]:
         """The server credentials and the CA path to advertise."""

@@ -15,7 +15,6 @@ import secrets
 import time
 from typing import Any
 
-import anyio.to_thread
 from google.protobuf.message import Message
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -34,6 +33,7 @@ from disksnap.api.rest.transcode import parse_query, render, render_response, tr
 from disksnap.domain.errors import Code, DisksnapError
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.metrics import CallMetrics
+from disksnap.service.pools import CallPools
 from disksnap.service.status import HTTP_STATUS, internal_status, simple_status, status_of
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,11 @@ def create_app(
     table: RouteTable,
     openapi: dict[str, Any],
     metrics: CallMetrics | None = None,
+    pools: CallPools | None = None,
 ) -> Starlette:
-    api = _Api(dispatcher, table, metrics or rest_metrics())
+    """The app; service calls run on ``pools`` (by default pools of its own that treat
+    every method as a change)."""
+    api = _Api(dispatcher, table, metrics or rest_metrics(), pools or CallPools(()))
 
     async def openapi_json(_request: Request) -> Response:
         return JSONResponse(openapi, headers={"x-request-id": _request_id()})
@@ -95,8 +98,11 @@ def _request_id() -> str:
 
 
 class _Api:
-    def __init__(self, dispatcher: Dispatcher, table: RouteTable, metrics: CallMetrics) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, table: RouteTable, metrics: CallMetrics, pools: CallPools
+    ) -> None:
         self.dispatcher = dispatcher
+        self.pools = pools
         self.table = table
         self.metrics = metrics
 
@@ -144,10 +150,7 @@ class _Api:
             idempotency_key=request.headers.get("idempotency-key"),
         )
         name = found.route.method.full_name
-        result: Message = await anyio.to_thread.run_sync(
-            self.dispatcher.dispatch, name, message, ctx
-        )
-        return result
+        return await self.pools.run(self.dispatcher.dispatch, name, message, ctx)
 
 
 async def _body(request: Request) -> bytes:
