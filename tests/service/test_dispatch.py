@@ -32,8 +32,10 @@ OPS = "yandex.cloud.operation.OperationService"
 class CountingMeta(Meta):
     """The real metadata store, noting each transaction it begins (``True``: read-only)."""
 
-    def __init__(self, engine: sa.Engine, clock: Clock, applied: tuple[str, ...]) -> None:
-        super().__init__(engine, clock, applied)
+    def __init__(
+        self, engine: sa.Engine, clock: Clock, applied: tuple[str, ...], **kwargs: float
+    ) -> None:
+        super().__init__(engine, clock, applied, **kwargs)
         self.begun: list[bool] = []
 
     @contextlib.contextmanager

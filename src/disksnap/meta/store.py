@@ -20,6 +20,7 @@ on ``get`` to lock a row you decide on (quota checks, "a snapshot in flight" che
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -59,9 +60,22 @@ class Meta:
     """A metadata database at the current schema version. Thread-safe: each
     ``transaction()`` takes its own pooled connection."""
 
-    def __init__(self, engine: sa.Engine, clock: Clock, applied: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        clock: Clock,
+        applied: tuple[str, ...],
+        *,
+        busy_timeout: float = 30.0,
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        # SQLite has one writer; its busy handler makes waiting writers sleep in growing
+        # steps (up to 100 ms), so a queue of this process's writers stretched each wait
+        # far beyond the lock holder's work. They queue here instead and only meet
+        # SQLite's lock for writers of other processes.
+        self._writer = threading.Lock() if engine.dialect.name != POSTGRESQL else None
+        self._busy_timeout = busy_timeout
         self.applied_migrations = applied
         """Revisions ``open`` applied, oldest first; empty if the schema was at head."""
 
@@ -85,7 +99,7 @@ class Meta:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, clock, applied)
+        return cls(engine, clock, applied, busy_timeout=busy_timeout)
 
     @property
     def dialect(self) -> str:
@@ -96,6 +110,23 @@ class Meta:
     def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
         """A transaction; ``readonly=True`` promises not to write (PostgreSQL enforces it;
         on SQLite it lets the transaction run beside a writer)."""
+        with self._writer_turn(readonly), self._connection(readonly) as tx:
+            yield tx
+
+    @contextlib.contextmanager
+    def _writer_turn(self, readonly: bool) -> Iterator[None]:
+        if readonly or self._writer is None:
+            yield
+            return
+        if not self._writer.acquire(timeout=self._busy_timeout):
+            raise MetaUnavailable("metadata database unavailable: database is locked")
+        try:
+            yield
+        finally:
+            self._writer.release()
+
+    @contextlib.contextmanager
+    def _connection(self, readonly: bool) -> Iterator[Transaction]:
         try:
             with self._engine.connect() as connection:
                 connection.execution_options(**{READONLY_OPTION: readonly})
