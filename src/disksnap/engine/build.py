@@ -14,9 +14,8 @@ every chunk it references is durable (``Backend.put`` is durable on return).
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 
 from disksnap.engine.backends.base import Backend, KeyNotFound
@@ -111,7 +110,7 @@ def build(
     cp.release(settled, disk.lock_extent)  # their content is known: no more preserving
     total = len(todo) * info.chunk_size
     done = 0
-    inflight: deque[Future[JournalEntry]] = deque()
+    inflight: set[Future[JournalEntry]] = set()
     batch: list[JournalEntry] = []
 
     def settle(entries: list[JournalEntry]) -> None:
@@ -123,18 +122,24 @@ def build(
         if progress is not None:
             progress(min(done, total), total)
 
+    def collect(keep: int) -> None:
+        # Whichever extents finish first, so one slow extent (a chunk to compress, a
+        # slow fsync) does not leave the pool without work behind it.
+        nonlocal inflight
+        while len(inflight) > keep:
+            finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+            batch.extend(f.result() for f in finished)
+
     try:
         for i in todo:
             if check_stop is not None:
                 check_stop()
-            inflight.append(pool.submit(_read_and_process, ctx, i))
-            while len(inflight) >= max_inflight:
-                batch.append(inflight.popleft().result())
+            inflight.add(pool.submit(_read_and_process, ctx, i))
+            collect(max_inflight - 1)
             if len(batch) >= COMMIT_BATCH:
                 settle(batch)
                 batch = []
-        while inflight:
-            batch.append(inflight.popleft().result())
+        collect(0)
         settle(batch)
     finally:
         for f in inflight:

@@ -1,0 +1,63 @@
+"""The snapshot build pipeline: a slow extent does not hold up the extents behind it."""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+
+from disksnap.engine.backends.memory import MemoryBackend
+from disksnap.engine.chunkstore import PREFIX, ChunkStore, chunk_key
+from disksnap.engine.engine import Engine
+from tests.engine.conftest import SMALL
+from tests.engine.helpers import read_all, restored
+
+HOLD_LIMIT = 30.0  # seconds; only reached if the pipeline is stuck behind the held put
+
+
+class HoldingBackend(MemoryBackend):
+    """A memory backend whose put of one chunk waits until ``others`` other chunk puts
+    have completed (fault injection: a slow write, not a mock)."""
+
+    def __init__(self, held: str, others: int) -> None:
+        super().__init__()
+        self.held, self.others = chunk_key(held), others
+        self.released_by_others: bool | None = None
+        self._done = 0
+        self._cond = threading.Condition()
+
+    def put(self, key: str, data: bytes) -> None:
+        if not key.startswith(PREFIX):
+            super().put(key, data)
+            return
+        hold = key == self.held
+        if hold:
+            with self._cond:
+                released = self._cond.wait_for(lambda: self._done >= self.others, HOLD_LIMIT)
+            self.released_by_others = released
+        super().put(key, data)
+        if not hold:
+            with self._cond:
+                self._done += 1
+                self._cond.notify_all()
+
+
+def test_a_slow_chunk_write_does_not_stall_the_extents_behind_it(tmp_path: Path) -> None:
+    # The engine keeps workers * 2 extents in flight. The first extent's chunk write is
+    # held until that many other chunks are written, which needs extents beyond the
+    # first window to be started while the held one is still unfinished.
+    in_flight = SMALL.workers * 2
+    extents = in_flight + 3
+    content = random.Random(7).randbytes(extents * SMALL.chunk_size)
+    backend = HoldingBackend(ChunkStore.hash(content[: SMALL.chunk_size]), others=in_flight)
+    engine = Engine(tmp_path / "engine", backend=backend, config=SMALL)
+    try:
+        disk = engine.create_disk("d", len(content))
+        disk.write(0, content)
+        engine.create_checkpoint("d", "s1")
+        result = engine.build_snapshot("s1")
+        assert backend.released_by_others is True
+        assert result.stats.new_chunks == extents
+        assert restored(engine, "s1") == read_all(disk)
+    finally:
+        engine.close()
