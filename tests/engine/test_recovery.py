@@ -82,6 +82,7 @@ def test_a_failed_checkpoint_stays_failed_across_a_crash(
     disk.write(0, rng.randbytes(1 * MiB))
     engine.create_checkpoint("d", "s1")
     disk.write(0, rng.randbytes(1 * MiB))  # beyond the bound: the point in time is lost
+    disk.flush()  # the write is applied, so the failure is durable
     assert (engine.root / "checkpoints" / "s1" / "failed").exists()
     engine.abandon()
     engine = Engine(engine_root, config=config)

@@ -11,11 +11,13 @@ A checkpoint lives in ``checkpoints/<snapshot_id>/`` (docs/formats.md#checkpoint
 * ``base.manifest`` - a copy of the base snapshot's manifest (a GC root while building);
 * ``failed`` - present when the preserve bound was hit: the point in time is lost.
 
-Writers call ``before_write`` under the disk's chunk locks. It copies every block that
-the write is about to change, for chunks the build has not finished, into the preserve
-log and fdatasyncs it before the write may proceed, so the point in time survives
-kill -9. Blocks of finished chunks are punched out of the log again, so the space used
-is bounded by ``limit`` and reported as ``preserved_bytes``.
+Before a block of a chunk the build has not finished is overwritten, its content at
+the checkpoint moment is copied into the preserve log and fdatasynced, so the point in
+time survives kill -9 and power loss: ``before_write`` does both under the disk's chunk
+locks; the disk's preserver thread does it for a whole batch of deferred writes with
+``stage`` and one ``commit_staged`` (deferred.py). Blocks of finished chunks are punched
+out of the log again, so the space used is bounded by ``limit`` and reported as
+``preserved_bytes``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ class CheckpointInfo:
 
 
 @dataclass(frozen=True)
+class Staged:
+    """Blocks whose old content ``stage`` wrote to the log from ``start``, not yet synced."""
+
+    start: int
+    blocks: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class JournalEntry:
     extent: int
     chunk_id: str | None
@@ -81,6 +91,7 @@ class Checkpoint:
         self._lock = threading.Lock()
         self._state = bytearray(info.extent_count)
         self._preserved: dict[int, int] = {}  # block index -> record offset in the log
+        self._staged: set[int] = set()  # copied into the log, not yet synced
         self.preserved_bytes = 0
         self.failed: PreserveLimitExceeded | None = None
         self._record_size = REC_HEADER + info.block_size
@@ -189,49 +200,101 @@ class Checkpoint:
     def before_write(
         self, offset: int, length: int, read_live: Callable[[int, int], bytes]
     ) -> None:
-        """Preserve the checkpoint content of every block [offset, offset+length) touches.
+        """Preserve the checkpoint content of every block [offset, offset+length) touches,
+        durably, before the caller overwrites it (``stage`` then ``commit_staged``).
 
         ``failed`` is set only once the ``failed`` marker is durable, so a writer that
         sees it may overwrite unpreserved data: a restart will know the point in time
         is lost."""
+        staged = self.stage(offset, length, read_live)
+        if staged is not None:
+            self.commit_staged([staged])
+
+    def needs_preserve(self, offset: int, length: int) -> bool:
+        """Whether a write to the range must wait for old content to be preserved.
+        Call with the disk's locks for the range held."""
+        if self.failed is not None or length <= 0:
+            return False
+        info = self.info
+        bs, end = info.block_size, min(offset + length, info.size)
+        return any(
+            b not in self._preserved and self._state[b * bs // info.chunk_size] == _PENDING
+            for b in range(offset // bs, (end - 1) // bs + 1)
+        )
+
+    def stage(
+        self, offset: int, length: int, read_live: Callable[[int, int], bytes]
+    ) -> Staged | None:
+        """Copy the old content of the blocks that need it into the log, not yet
+        durable; ``commit_staged`` before overwriting them. The caller makes sure the
+        blocks are not overwritten meanwhile (the disk's locks for the range, or its
+        queue of deferred writes); blocks staged but not committed still need
+        preserving, so writes to them keep waiting. A block whose chunk the build
+        finishes meanwhile may be copied torn: ``commit_staged`` drops it."""
         if length <= 0:
-            return
+            return None
         info = self.info
         bs, end = info.block_size, min(offset + length, info.size)
         if offset >= end:
-            return
-        blocks = [
-            b
-            for b in range(offset // bs, (end - 1) // bs + 1)
-            if b not in self._preserved and self._state[b * bs // info.chunk_size] == _PENDING
-        ]
-        if not blocks:
-            return
-        need = len(blocks) * bs
+            return None
         with self._lock:
-            if self.failed is not None:
-                return
+            blocks = [
+                b
+                for b in range(offset // bs, (end - 1) // bs + 1)
+                if b not in self._preserved
+                and b not in self._staged
+                and self._state[b * bs // info.chunk_size] == _PENDING
+            ]
+            if not blocks or self.failed is not None:
+                return None
+            need = len(blocks) * bs
             if self.preserved_bytes + need > info.preserve_limit:
                 self._fail(
                     f"copy-before-write space for snapshot {info.snapshot_id} exceeded "
                     f"{info.preserve_limit} bytes"
                 )
-                return
+                return None
             start = self._log_end
             self._log_end += len(blocks) * self._record_size
             self.preserved_bytes += need
+            self._staged.update(blocks)
         try:
             self._append_records(start, blocks, read_live)
         except OSError as e:
             with self._lock:
                 self.preserved_bytes -= need
+                self._staged.difference_update(blocks)
                 # Without the old data the write may not proceed unless the snapshot is
                 # durably failed first; if even that is impossible, the write fails.
                 self._fail(f"copy-before-write for snapshot {info.snapshot_id} failed: {e}")
+            return None
+        return Staged(start, tuple(blocks))
+
+    def commit_staged(self, staged: Iterable[Staged]) -> None:
+        """Make staged copies durable (one sync for all) and count them as preserved:
+        from here on the blocks may be overwritten."""
+        staged = list(staged)
+        if not staged:
             return
+        try:
+            os.fdatasync(self._log)
+        except OSError as e:
+            with self._lock:
+                for s in staged:
+                    self._staged.difference_update(s.blocks)
+                    self.preserved_bytes -= len(s.blocks) * self.info.block_size
+                self._fail(f"copy-before-write for snapshot {self.info.snapshot_id} failed: {e}")
+            return
+        per = self.info.chunk_size // self.info.block_size
         with self._lock:
-            for i, b in enumerate(blocks):
-                self._preserved[b] = start + i * self._record_size
+            for s in staged:
+                self._staged.difference_update(s.blocks)
+                for i, b in enumerate(s.blocks):
+                    if self._state[b // per] == _DONE:
+                        # The build finished the chunk meanwhile: the copy is not needed.
+                        self.preserved_bytes -= self.info.block_size
+                    else:
+                        self._preserved[b] = s.start + i * self._record_size
 
     def _append_records(
         self, start: int, blocks: list[int], read_live: Callable[[int, int], bytes]
@@ -244,7 +307,6 @@ class Checkpoint:
             head = _REC.pack(PRESERVE_MAGIC, 1, b, len(data), crc).ljust(REC_HEADER, b"\0")
             records.append(head + data.ljust(bs, b"\0"))
         pwrite_full(self._log, b"".join(records), start)
-        os.fdatasync(self._log)
 
     def _fail(self, message: str) -> None:
         """Durably mark the point in time as lost, then say so. Call with ``_lock``."""
@@ -321,17 +383,19 @@ class Checkpoint:
         are punched out of the log."""
         per = self.info.chunk_size // self.info.block_size
         for extent in extents:
+            freed = []
             with lock_extent(extent):
                 self._state[extent] = _DONE
-                freed = []
                 with self._lock:
                     for b in range(extent * per, (extent + 1) * per):
                         off = self._preserved.pop(b, None)
                         if off is not None:
                             freed.append(off)
                     self.preserved_bytes -= len(freed) * self.info.block_size
-                for off in freed:
-                    punch_hole(self._log, off, self._record_size)
+            # Outside the lock (a punch may wait for the file system's journal): nothing
+            # reads these records any more, and the log never reuses their space.
+            for off in freed:
+                punch_hole(self._log, off, self._record_size)
 
     def close(self) -> None:
         for fd in (self._log, self._journal):

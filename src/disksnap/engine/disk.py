@@ -12,7 +12,9 @@ all stripes, so each write lands wholly before or wholly after the checkpoint mo
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
 import shutil
 import threading
@@ -22,7 +24,8 @@ from pathlib import Path
 
 from disksnap.engine.backing import Backing, ChunkSource
 from disksnap.engine.changemap import ChangeMap, ChangeMapError
-from disksnap.engine.checkpoint import Checkpoint
+from disksnap.engine.checkpoint import Checkpoint, Staged
+from disksnap.engine.deferred import DeferredWrites, Pending
 from disksnap.engine.errors import DiskBusy, DiskNotFound, InvalidGeometry, OutOfBounds
 from disksnap.engine.fileio import (
     data_extents,
@@ -35,6 +38,7 @@ from disksnap.engine.fileio import (
 )
 
 STRIPES = 64
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,6 +69,11 @@ class Disk:
         self.map_trusted = trusted
         self.max_size = max_size
         self.checkpoint: Checkpoint | None = None
+        # While a checkpoint is active (and the disk has no backing): writes that must
+        # wait for copy-before-write, queued for the preserver thread (deferred.py).
+        self._deferred: DeferredWrites | None = None
+        self._preserver: threading.Thread | None = None
+        self._apply_lock = threading.Lock()  # taken before any stripe lock
         self._fd = os.open(directory / "data", os.O_RDWR)
         self._stripes = [threading.Lock() for _ in range(STRIPES)]
         # I/O in flight, so closing waits for it and a stale handle can never reach a
@@ -125,7 +134,9 @@ class Disk:
 
     def close(self) -> None:
         """Flush data and persist the change map - only if it is trustworthy, since its
-        presence is what tells the next open that it may be trusted."""
+        presence is what tells the next open that it may be trusted. Queued writes are
+        applied first, with their copy-before-write (a checkpoint resumes next start)."""
+        self._stop_deferring()
         with self.all_locks():
             if self._shut():
                 return
@@ -138,7 +149,9 @@ class Disk:
             os.close(self._fd)
 
     def abandon(self) -> None:
-        """Close without persisting the change map (as a crash would)."""
+        """Close without persisting the change map (as a crash would): queued writes
+        are lost, as a crash loses them."""
+        self._stop_deferring(discard=True)
         with self.all_locks():
             if not self._shut():
                 if self.backing is not None:
@@ -226,8 +239,18 @@ class Disk:
 
     def read(self, offset: int, length: int) -> bytes:
         self._check(offset, length)
+        deferred = self._deferred
+        # Queued writes are taken before the file is read: one applied in between is
+        # then laid over its own data again, never missed.
+        queued = deferred.overlapping(offset, length) if deferred is not None else []
         with self._io() as fd:
-            return self._read_at(fd, offset, length)
+            data = self._read_at(fd, offset, length)
+        if not queued:
+            return data
+        buf = bytearray(data)
+        for p in queued:
+            p.lay_over(buf, offset)
+        return bytes(buf)
 
     def _read_at(self, fd: int, offset: int, length: int) -> bytes:
         if self.backing is not None:
@@ -241,10 +264,15 @@ class Disk:
         self._check(offset, len(data))
         if not data:
             return
+        self._wait_room(len(data))
         with self.lock_range(offset, len(data)) as (first, last), self._io() as fd:
-            covered = self._before_change(fd, offset, len(data), first, last)
-            pwrite_full(fd, data, offset)
-            self._after_change(fd, covered, fua)
+            queued = self._defer(offset, len(data), data, first, last)
+            if not queued:
+                covered = self._before_change(fd, offset, len(data), first, last)
+                pwrite_full(fd, data, offset)
+                self._after_change(fd, covered, fua)
+        if queued and fua:
+            self._settled_and_synced(queued)
 
     def write_zeroes(
         self, offset: int, length: int, *, punch: bool = True, fua: bool = False
@@ -254,20 +282,22 @@ class Disk:
         if not length:
             return
         with self.lock_range(offset, length) as (first, last), self._io() as fd:
-            covered = self._before_change(fd, offset, length, first, last)
-            if punch:
-                punch_hole(fd, offset, length)
-            else:
-                step = 1 << 20
-                for pos in range(offset, offset + length, step):
-                    pwrite_full(fd, bytes(min(step, offset + length - pos)), pos)
-            self._after_change(fd, covered, fua)
+            queued = self._defer(offset, length, None, first, last, punch=punch)
+            if not queued:
+                covered = self._before_change(fd, offset, length, first, last)
+                _zero(fd, offset, length, punch=punch)
+                self._after_change(fd, covered, fua)
+        if queued and fua:
+            self._settled_and_synced(queued)
 
     def trim(self, offset: int, length: int) -> None:
         """Discard a range. disksnap guarantees trimmed ranges read back as zeroes."""
         self.write_zeroes(offset, length, punch=True)
 
     def flush(self) -> None:
+        deferred = self._deferred
+        if deferred is not None:
+            deferred.wait_applied(deferred.last)
         with self._io() as fd:
             os.fdatasync(fd)
             if self.backing is not None:
@@ -311,6 +341,9 @@ class Disk:
         """Allocation map of a range: (start, length, is_data) runs; holes read as zero.
         Extents still read from a backing snapshot count as data."""
         self._check(offset, length)
+        deferred = self._deferred
+        if deferred is not None:  # what is queued is not in the file's map yet
+            deferred.wait_applied(deferred.last)
         with self._io() as fd:
             if self.backing is None:
                 return data_extents(fd, offset, length)
@@ -327,6 +360,110 @@ class Disk:
                         runs.append(run)
                 pos += n
             return runs
+
+    # --- deferred writes (deferred.py) ---------------------------------------------------
+
+    def _wait_room(self, size: int) -> None:
+        deferred = self._deferred
+        if deferred is not None:
+            deferred.wait_room(size)
+
+    def _defer(
+        self,
+        offset: int,
+        length: int,
+        data: bytes | None,
+        first: int,
+        last: int,
+        *,
+        punch: bool = False,
+    ) -> int:
+        """Queue the change if it must wait for copy-before-write or for a queued change
+        it overlaps; its seq, or 0 if the caller applies it now. Call with the range's
+        locks held."""
+        deferred, cp = self._deferred, self.checkpoint
+        if deferred is None or cp is None:
+            return 0
+        if not (cp.needs_preserve(offset, length) or deferred.overlaps(offset, length)):
+            return 0
+        self.changes.mark(first, last)
+        return deferred.put(offset, length, data, punch=punch)
+
+    def _settled_and_synced(self, seq: int) -> None:
+        deferred = self._deferred
+        if deferred is not None:
+            deferred.wait_applied(seq)
+        with self._io() as fd:
+            os.fdatasync(fd)
+
+    def _preserve_and_apply(self, deferred: DeferredWrites) -> None:
+        """The preserver thread: batches of queued changes, one sync each."""
+        try:
+            while (batch := deferred.next_batch()) is not None:
+                with self._apply_lock:
+                    self._settle(deferred, batch, locked=False)
+        except Exception as e:  # a bug: fail loudly at the next flush, never hang writers
+            log.exception("deferred writes of disk %s failed", self.disk_id)
+            deferred.stop(discard=True, error=OSError(errno.EIO, f"deferred writes lost: {e}"))
+
+    def _settle(self, deferred: DeferredWrites, batch: list[Pending], *, locked: bool) -> None:
+        """Preserve the old content under ``batch`` (one sync), then apply it, oldest
+        first. ``locked``: the caller holds every stripe lock."""
+        cp = self.checkpoint
+        staged: list[Staged] = []
+        if cp is not None:
+            # Without the range's locks: what is staged cannot change meanwhile, as
+            # every write to a block not yet preserved is queued behind this batch.
+            for p in batch:
+                s = cp.stage(p.offset, p.length, self._read_live)
+                if s is not None:
+                    staged.append(s)
+            cp.commit_staged(staged)
+        for p in batch:
+            error: OSError | None = None
+            with self._range_locked(p, locked):
+                try:
+                    if p.data is None:
+                        _zero(self._fd, p.offset, p.length, punch=p.punch)
+                    else:
+                        pwrite_full(self._fd, p.data, p.offset)
+                except OSError as e:
+                    error = e
+                deferred.applied(p, error)
+
+    def _range_locked(self, p: Pending, locked: bool) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext() if locked else self.lock_range(p.offset, p.length)
+
+    def attach_checkpoint(self, cp: Checkpoint) -> None:
+        """Make ``cp`` the active checkpoint. Call with every stripe lock held."""
+        self.checkpoint = cp
+        if self.backing is None:
+            deferred = DeferredWrites()
+            self._deferred = deferred
+            self._preserver = threading.Thread(
+                target=self._preserve_and_apply,
+                args=(deferred,),
+                name=f"preserve-{self.disk_id}",
+                daemon=True,
+            )
+            self._preserver.start()
+
+    def detach_checkpoint(self) -> None:
+        """Apply what is queued, then drop the active checkpoint."""
+        self._stop_deferring()
+        with self.all_locks():
+            self.checkpoint = None
+
+    def _stop_deferring(self, *, discard: bool = False) -> None:
+        deferred, thread = self._deferred, self._preserver
+        if deferred is None or thread is None:
+            return
+        deferred.stop(discard=discard)
+        thread.join()  # after the batch it is on; writers may still queue (up to the limit)
+        with self._apply_lock, self.all_locks():
+            if not discard:
+                self._settle(deferred, deferred.drained(), locked=True)
+            self._deferred = self._preserver = None
 
     # --- checkpoint support ---------------------------------------------------------
 
@@ -373,6 +510,15 @@ class Disk:
             backing.close()
             for name in ("backing.manifest", "materialized"):
                 (self.dir / name).unlink(missing_ok=True)
+
+
+def _zero(fd: int, offset: int, length: int, *, punch: bool) -> None:
+    if punch:
+        punch_hole(fd, offset, length)
+        return
+    step = 1 << 20
+    for pos in range(offset, offset + length, step):
+        pwrite_full(fd, bytes(min(step, offset + length - pos)), pos)
 
 
 def _dump(info: DiskInfo) -> bytes:

@@ -119,7 +119,8 @@ class Engine:
                 cp.close()
                 self._finish_abort(disk, d, cp.info)
             else:
-                disk.checkpoint = cp
+                with disk.all_locks():
+                    disk.attach_checkpoint(cp)
         if isinstance(self.backend, LocalBackend):
             self.backend.sweep_temporaries()
 
@@ -141,12 +142,14 @@ class Engine:
                 self._jobs_done.wait()
         with self._mutex:
             for disk in self._disks.values():
-                if disk.checkpoint is not None:
-                    disk.checkpoint.close()
+                cp = disk.checkpoint
+                # The disk first: its queued writes still need the checkpoint.
                 if clean:
                     disk.close()
                 else:
                     disk.abandon()
+                if cp is not None:
+                    cp.close()
             self._disks.clear()
         self._pool.shutdown(wait=True)
         self.lock.close()
@@ -309,15 +312,15 @@ class Engine:
             cp = Checkpoint.prepare(self.root / "checkpoints", info)
             with disk.all_locks():  # the freeze: the point in time is this moment
                 frozen = disk.changes
-                disk.checkpoint = cp
+                disk.attach_checkpoint(cp)
                 # Every write from now on happens in this process, so the new map is exact.
                 disk.changes = ChangeMap(disk.size // disk.chunk_size)
                 disk.map_trusted = True
             try:
                 cp.seal(frozen)
             except BaseException:
+                disk.detach_checkpoint()
                 with disk.all_locks():
-                    disk.checkpoint = None
                     disk.changes.merge(frozen)
                     disk.map_trusted = info.map_trusted
                 cp.close()
@@ -388,8 +391,7 @@ class Engine:
         with self._mutex:
             disk.info.base = snapshot_id
             disk.save_info()
-            with disk.all_locks():
-                disk.checkpoint = None
+            disk.detach_checkpoint()
             cp.close()
             remove_dir(cp.dir)
         return SnapshotResult(manifest, stats)
@@ -403,13 +405,14 @@ class Engine:
         os.close(marker)
         fsync_dir(cp.dir)
         with self._mutex:
+            disk.detach_checkpoint()  # applies queued writes, which may still use cp
             cp.close()
             self._finish_abort(disk, cp.dir, cp.info)
 
     def _finish_abort(self, disk: Disk, directory: Path, info: CheckpointInfo) -> None:
         changed = ChangeMap.load(directory / "changed")
+        disk.detach_checkpoint()
         with disk.all_locks():
-            disk.checkpoint = None
             disk.changes.merge(changed)
             disk.map_trusted = disk.map_trusted and info.map_trusted
         remove_dir(directory)

@@ -1,0 +1,178 @@
+"""Deferred writes while a checkpoint is active: acknowledged at once, visible to reads
+at once, applied in order only after the old content is durable (deferred.py).
+
+Holding the disk's apply lock stands the preserver thread still, so what is queued
+stays queued while the test looks."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from disksnap.engine.deferred import DeferredWrites, Pending
+from disksnap.engine.disk import Disk
+from disksnap.engine.engine import Engine
+from tests.engine.conftest import KiB, MiB
+from tests.engine.helpers import read_all, restored
+
+SIZE = 2 * MiB
+
+
+@contextmanager
+def preserver_held(disk: Disk) -> Iterator[None]:
+    with disk._apply_lock:  # the test stands the preserver still
+        yield
+
+
+def queued(disk: Disk) -> int:
+    deferred = disk._deferred
+    return 0 if deferred is None else len(deferred.drained())
+
+
+@pytest.fixture
+def frozen(engine: Engine, rng: random.Random) -> tuple[Disk, bytes]:
+    disk = engine.create_disk("d", SIZE)
+    before = rng.randbytes(SIZE)
+    disk.write(0, before)
+    engine.create_checkpoint("d", "s1")
+    return disk, before
+
+
+def test_a_write_needing_preservation_is_queued_and_read_back_at_once(
+    engine: Engine, frozen: tuple[Disk, bytes], rng: random.Random
+) -> None:
+    disk, before = frozen
+    data = rng.randbytes(4 * KiB)
+    with preserver_held(disk):
+        disk.write(100 * KiB, data)
+        assert queued(disk) == 1
+        assert disk.read(100 * KiB - 10, 4 * KiB + 20) == (
+            before[100 * KiB - 10 : 100 * KiB] + data + before[104 * KiB : 104 * KiB + 10]
+        )
+    disk.flush()  # waits until it is applied
+    assert queued(disk) == 0
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == before
+    assert read_all(disk)[100 * KiB : 104 * KiB] == data
+
+
+def test_overlapping_writes_land_in_the_order_they_were_made(
+    engine: Engine, frozen: tuple[Disk, bytes]
+) -> None:
+    disk, before = frozen
+    with preserver_held(disk):
+        disk.write(0, b"a" * 8 * KiB)
+        disk.write(4 * KiB, b"b" * 8 * KiB)  # overlaps the queued one: queued behind it
+        disk.write_zeroes(6 * KiB, 1 * KiB, punch=True)
+        assert queued(disk) == 3
+        expected = b"a" * 4 * KiB + b"b" * 2 * KiB + bytes(1 * KiB) + b"b" * 5 * KiB
+        assert disk.read(0, 12 * KiB) == expected
+    disk.flush()
+    assert disk.read(0, 12 * KiB) == expected
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == before
+
+
+def test_a_write_to_a_preserved_block_goes_straight_to_the_file(
+    engine: Engine, frozen: tuple[Disk, bytes]
+) -> None:
+    disk, _ = frozen
+    disk.write(0, b"x" * 4 * KiB)
+    disk.flush()  # block 0 (16 KiB) is preserved now
+    with preserver_held(disk):
+        disk.write(8 * KiB, b"y" * 4 * KiB)
+        assert queued(disk) == 0
+
+
+def test_block_status_waits_for_queued_writes_into_holes(engine: Engine) -> None:
+    disk = engine.create_disk("d", SIZE)
+    engine.create_checkpoint("d", "s1")  # all hole: still preserved (as hole, zeroes)
+    disk.write(1 * MiB, b"z" * 4 * KiB)
+    runs = disk.extents(0, SIZE)
+    assert any(is_data and start <= 1 * MiB < start + n for start, n, is_data in runs)
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == bytes(SIZE)
+
+
+def test_a_fua_write_is_applied_before_it_returns(
+    engine: Engine, frozen: tuple[Disk, bytes]
+) -> None:
+    disk, _ = frozen
+    disk.write(0, b"f" * 4 * KiB, fua=True)
+    assert queued(disk) == 0
+
+
+def test_the_queue_is_bounded_and_writers_wait_for_room(
+    engine: Engine, frozen: tuple[Disk, bytes], rng: random.Random
+) -> None:
+    disk, _ = frozen
+    deferred = disk._deferred
+    assert deferred is not None
+    deferred.limit = 64 * KiB
+    chunks = [rng.randbytes(32 * KiB) for _ in range(4)]
+    done = threading.Event()
+
+    def writer() -> None:
+        for i, c in enumerate(chunks):
+            disk.write(i * 256 * KiB, c)
+        done.set()
+
+    with preserver_held(disk):
+        t = threading.Thread(target=writer)
+        t.start()
+        assert not done.wait(0.3), "four 32 KiB writes fit a 64 KiB queue"
+        assert queued(disk) == 2
+    t.join()
+    disk.flush()
+    assert [disk.read(i * 256 * KiB, 32 * KiB) for i in range(4)] == chunks
+
+
+def test_detaching_applies_what_is_queued(engine: Engine, frozen: tuple[Disk, bytes]) -> None:
+    disk, before = frozen
+    disk.write(0, b"q" * 4 * KiB)
+    engine.build_snapshot("s1")  # detaches the checkpoint at the end
+    assert disk.checkpoint is None
+    assert queued(disk) == 0
+    assert disk.read(0, 4 * KiB) == b"q" * 4 * KiB
+    assert restored(engine, "s1") == before
+
+
+def test_after_a_crash_flushed_writes_and_the_point_in_time_are_kept(
+    engine: Engine, frozen: tuple[Disk, bytes]
+) -> None:
+    disk, before = frozen
+    disk.write(0, b"1" * 4 * KiB)
+    disk.flush()  # durable
+    disk.write(64 * KiB, b"2" * 4 * KiB)  # acknowledged, not flushed: may be lost
+    engine.abandon()  # as kill -9 would leave things
+    after = Engine(engine.root, config=engine.config)
+    try:
+        disk2 = after.disk("d")
+        assert disk2.read(0, 4 * KiB) == b"1" * 4 * KiB
+        assert disk2.read(64 * KiB, 4 * KiB) in (b"2" * 4 * KiB, before[64 * KiB : 68 * KiB])
+        after.build_snapshot("s1")
+        assert restored(after, "s1") == before
+    finally:
+        after.close()
+
+
+def test_pending_lays_only_its_own_bytes_over_a_range() -> None:
+    buf = bytearray(b"." * 10)
+    Pending(1, offset=5, length=4, data=b"abcd").lay_over(buf, offset=3)
+    assert bytes(buf) == b"..abcd...."
+    Pending(2, offset=0, length=5, data=None).lay_over(buf, offset=3)
+    assert bytes(buf) == b"\0\0abcd...."[:10]
+
+
+def test_an_apply_error_is_raised_by_the_next_wait_and_only_once() -> None:
+    q = DeferredWrites()
+    seq = q.put(0, 4, b"abcd")
+    (entry,) = q.drained()
+    q.applied(entry, OSError(5, "EIO"))
+    with pytest.raises(OSError, match="EIO"):
+        q.wait_applied(seq)
+    q.wait_applied(seq)
