@@ -164,23 +164,31 @@ def _during_snapshot(
     c: NbdClient, rng: random.Random, rest: Served, disk: str
 ) -> tuple[list[float], float]:
     """Write samples from the Create call until the snapshot is READY; and how long
-    the Create call took."""
-    created = threading.Event()
-    op: Json = {}
+    the Create call took. Another thread makes the call and then polls the operation
+    as a client would (every 50 ms): polling between writes would put one REST call
+    beside every sampled write."""
+    ready = threading.Event()
     took: list[float] = []
+    failed: list[BaseException] = []
 
-    def create() -> None:
-        start = time.perf_counter()
-        body = {"folderId": rest.info["folderId"], "diskId": disk}
-        op.update(rest.call("POST", "/compute/v1/snapshots", body))
-        took.append(time.perf_counter() - start)
-        created.set()
+    def create_and_wait() -> None:
+        try:
+            start = time.perf_counter()
+            body = {"folderId": rest.info["folderId"], "diskId": disk}
+            op = rest.call("POST", "/compute/v1/snapshots", body)
+            took.append(time.perf_counter() - start)
+            rest.wait(op)
+        except BaseException as e:  # noqa: BLE001 - raised below, in the caller
+            failed.append(e)
+        finally:
+            ready.set()
 
-    creator = threading.Thread(target=create)
+    creator = threading.Thread(target=create_and_wait)
     creator.start()
-    samples = _latencies(c, rng, lambda: created.is_set() and rest.done(op), 10**9)
+    samples = _latencies(c, rng, ready.is_set, 10**9)
     creator.join()
-    rest.wait(op)
+    if failed:
+        raise failed[0]
     return samples, took[0]
 
 
