@@ -7,7 +7,10 @@ sense for the local directory backend (temporary files, file modes, paths) come 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
+import mmap
 import os
 import stat
 import threading
@@ -297,3 +300,40 @@ def test_local_key_never_escapes_root(tmp_path: Path) -> None:
         except InvalidKey:
             continue
         assert listed == [], f"list({prefix!r}) reported files outside the root"
+
+
+def _resident_pages(path: Path) -> int:
+    """How many of the file's pages are in the page cache (mincore on a mapping)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    libc.mmap.argtypes += [ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+        try:
+            vec = ctypes.create_string_buffer(pages)
+            assert libc.mincore(addr, size, vec) == 0, os.strerror(ctypes.get_errno())
+            return sum(b & 1 for b in vec.raw)
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
+def test_local_put_leaves_the_value_out_of_the_page_cache(
+    local: LocalBackend, tmp_path: Path
+) -> None:
+    value = os.urandom(2 * MiB)
+    control = tmp_path / "control"
+    control.write_bytes(value)  # written the usual way: stays cached
+    if _resident_pages(control) == 0:
+        pytest.skip("this filesystem does not keep written pages in the page cache")
+    local.put("chunks/ab/k", value)
+    assert _resident_pages(local.root / "chunks" / "ab" / "k") == 0
+    assert local.get("chunks/ab/k") == value
