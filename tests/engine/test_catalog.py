@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from disksnap.engine import manifest as mf
 from disksnap.engine.backends.memory import MemoryBackend
@@ -60,3 +60,50 @@ def test_cache_serves_repeated_reads_and_forgets_deleted() -> None:
     assert catalog.get("x") is first
     catalog.delete("x")
     assert catalog.list() == []
+
+
+class CountingBackend(MemoryBackend):
+    """Counts manifest reads (``get``) and listings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+        self.lists = 0
+
+    def get(self, key: str) -> bytes:
+        self.gets += 1
+        return super().get(key)
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        self.lists += 1
+        return super().list(prefix)
+
+
+def _of_disk(snapshot_id: str, disk_id: str, sequence: int) -> mf.Manifest:
+    builder = mf.ManifestBuilder(1)
+    return builder.finish(
+        snapshot_id=snapshot_id,
+        disk_id=disk_id,
+        disk_size=1 << 20,
+        chunk_size=1 << 20,
+        sequence=sequence,
+        parent=None,
+        created_at="2026-01-01T00:00:00+00:00",
+    )
+
+
+def test_a_disks_snapshots_are_listed_without_reading_every_manifest() -> None:
+    backend = CountingBackend()
+    catalog = Catalog(backend)
+    for i in range(200):  # more than the cache holds
+        catalog.publish(_of_disk(f"s{i:03}", f"d{i % 100}", i))
+    assert [m.snapshot_id for m in catalog.list("d7")] == ["s007", "s107"]  # lists once
+    backend.gets = backend.lists = 0
+    catalog.publish(_of_disk("s200", "d7", 200))
+    catalog.delete("s007")
+    assert [m.snapshot_id for m in catalog.list("d7")] == ["s107", "s200"]
+    assert backend.lists == 0
+    assert backend.gets <= 2
+    assert [m.snapshot_id for m in catalog.list("d8")] == ["s008", "s108"]
+    fresh = Catalog(backend)  # what another start sees
+    assert [m.snapshot_id for m in fresh.list("d7")] == ["s107", "s200"]

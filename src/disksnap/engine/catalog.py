@@ -4,6 +4,12 @@ of decoded ones, and the accounting derived from them.
 Manifests never change once published, so caching them is safe. Every delete bumps an
 epoch, and a read caches what it read only if no delete happened meanwhile, so a read
 racing a delete cannot put a deleted manifest back in the cache.
+
+The catalog is the only writer of its manifests (its engine holds the store's root
+lock), so it also keeps which snapshots each disk has: listed once, on first use, then
+kept by ``publish`` and ``delete``. A disk's accounting then reads that disk's
+manifests only, not every manifest in the store (which made each build's accounting
+O(all snapshots)).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ class Catalog:
         self._mutex = threading.Lock()
         self._cache: OrderedDict[str, mf.Manifest] = OrderedDict()  # LRU
         self._epoch = 0  # deletes so far
+        self._by_disk: dict[str, set[str]] | None = None  # disk id -> snapshot ids
+        self._changes = 0  # publishes and deletes so far
 
     def exists(self, snapshot_id: str) -> bool:
         return self.backend.exists(mf.manifest_key(snapshot_id))
@@ -32,6 +40,10 @@ class Catalog:
     def publish(self, manifest: mf.Manifest) -> None:
         """Make a snapshot visible. The caller holds the store lock (shared)."""
         self.backend.put(mf.manifest_key(manifest.snapshot_id), mf.encode(manifest))
+        with self._mutex:
+            self._changes += 1
+            if self._by_disk is not None:
+                self._by_disk.setdefault(manifest.disk_id, set()).add(manifest.snapshot_id)
 
     def raw(self, snapshot_id: str) -> bytes:
         """The published manifest's bytes (to copy it)."""
@@ -64,15 +76,34 @@ class Catalog:
 
     def list(self, disk_id: str | None = None) -> list[mf.Manifest]:
         """Published snapshots (of one disk), in lineage order."""
+        ids: tuple[str, ...]
+        if disk_id is None:
+            ids = tuple(key[len(mf.PREFIX) :] for key in self.backend.list(mf.PREFIX))
+        else:
+            ids = self._snapshots_of(disk_id)
         out = []
-        for key in self.backend.list(mf.PREFIX):
+        for snapshot_id in ids:
             try:
-                m = self.get(key[len(mf.PREFIX) :])
+                m = self.get(snapshot_id)
             except SnapshotNotFound:
                 continue  # deleted meanwhile
             if disk_id is None or m.disk_id == disk_id:
                 out.append(m)
         return sorted(out, key=lambda m: (m.disk_id, m.sequence))
+
+    def _snapshots_of(self, disk_id: str) -> tuple[str, ...]:
+        with self._mutex:
+            if self._by_disk is not None:
+                return tuple(self._by_disk.get(disk_id, ()))
+            changes = self._changes
+        index: dict[str, set[str]] = {}
+        for m in self.list():
+            index.setdefault(m.disk_id, set()).add(m.snapshot_id)
+        with self._mutex:
+            # A publish or delete meanwhile is not in what was listed: list again later.
+            if self._changes == changes and self._by_disk is None:
+                self._by_disk = index
+        return tuple(index.get(disk_id, ()))
 
     def delete(self, snapshot_id: str) -> None:
         if not is_safe_id(snapshot_id):
@@ -84,7 +115,10 @@ class Catalog:
         finally:
             with self._mutex:
                 self._epoch += 1
+                self._changes += 1
                 self._cache.pop(snapshot_id, None)
+                for ids in (self._by_disk or {}).values():
+                    ids.discard(snapshot_id)
 
     # --- accounting -----------------------------------------------------------------
 
