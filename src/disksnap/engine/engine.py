@@ -31,6 +31,7 @@ from disksnap.engine import gc as gc_mod
 from disksnap.engine import manifest as mf
 from disksnap.engine.backends.base import Backend
 from disksnap.engine.backends.local import LocalBackend
+from disksnap.engine.background import lower_priority
 from disksnap.engine.blob import Codec
 from disksnap.engine.build import BuildStats, Progress, build
 from disksnap.engine.catalog import Catalog
@@ -87,7 +88,9 @@ class Engine:
             raise
         self.store = ChunkStore(self.backend, Codec(self.config.zstd_level))
         self.lock = StoreLock(root / "store.lock")
-        self._pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="engine")
+        self._pool = ThreadPoolExecutor(
+            self.config.workers, thread_name_prefix="engine", initializer=lower_priority
+        )
         self._mutex = threading.RLock()
         self._closing = threading.Event()
         self._jobs = 0  # builds and restores running; shutdown waits for them
