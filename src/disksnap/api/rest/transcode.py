@@ -13,14 +13,15 @@ Requests are built in grpc-gateway's order (its generated ``request_X_0`` handle
 
 All problems surface as one :class:`~disksnap.api.rest.errors.RequestInvalid`.
 
-Responses use ``json_format.MessageToDict`` with JSON names, enum names, int64 as
+Responses are what ``json_format.MessageToDict`` gives with JSON names, enum names, int64 as
 strings, RFC 3339 timestamps and ``Any`` with ``@type`` resolved through the registry's
 pool. Fields without presence are always printed
 (``always_print_fields_with_no_presence=True``, the protobuf ≥ 5.26 name of
 ``including_default_value_fields``): an Operation shows ``"done": false``, lists show
 ``[]``, as grpc-gateway v2's default marshaler (``EmitUnpopulated: true``) does. Unset
 message fields and oneofs stay absent, so an unfinished Operation has neither
-``error`` nor ``response``.
+``error`` nor ``response``. :mod:`disksnap.api.rest.render` gives exactly that from a
+plan per message type, several times faster than json_format's printer.
 """
 
 from __future__ import annotations
@@ -30,13 +31,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from disksnap.api.rest.errors import FieldViolation, RequestInvalid
 from disksnap.api.rest.jsonbody import decode_json, parse_field, parse_message
 from disksnap.api.rest.params import FieldRef, apply_query, assign, read, resolve
-from disksnap.api.rest.registry import POOL
+from disksnap.api.rest.render import to_dict
 from disksnap.api.rest.routes import Route
 from disksnap.service.descriptors import message_class
 
@@ -119,13 +119,7 @@ def _conflicts(ref: FieldRef, before: object, after: object) -> bool:
 
 def render(message: Message) -> dict[str, Any]:
     """The proto3 JSON form of a response message, as a dict ready for ``json.dumps``."""
-    result: dict[str, Any] = json_format.MessageToDict(
-        message,
-        always_print_fields_with_no_presence=True,
-        preserving_proto_field_name=False,
-        use_integers_for_enums=False,
-        descriptor_pool=POOL,
-    )
+    result: dict[str, Any] = to_dict(message)
     return result
 
 
