@@ -416,9 +416,11 @@ class Proto:
         self.message = message
         self.number = 0
 
-    def field(self, name: str, kind: str, *, repeated: bool = False, oneof: int = -1) -> Any:
+    def field(
+        self, name: str, kind: str, *, repeated: bool = False, oneof: int = -1, number: int = 0
+    ) -> Any:
         self.number += 1
-        field = self.message.field.add(name=name, number=self.number)
+        field = self.message.field.add(name=name, number=number or self.number)
         field.label = FDP.LABEL_REPEATED if repeated else FDP.LABEL_OPTIONAL
         if kind in SCALARS:
             field.type = SCALARS[kind]
@@ -488,6 +490,18 @@ def _kinds_file() -> Any:
     kinds.map("times_by_id", "int64", ".google.protobuf.Timestamp")
     kinds.map("anys_by_name", "string", ".google.protobuf.Any")
 
+    # Declared out of number order: set fields print by number, defaults by declaration.
+    shuffled = Proto(fdp.message_type.add(name="Shuffled"))
+    for number, (name, kind) in zip(
+        (7, 2, 5, 1, 6, 3, 4),
+        (("g", "string"), ("b", "int64"), ("e", color_type), ("a", "bool"),
+         ("f", ".google.protobuf.Timestamp"), ("c", "bytes"), ("d", f".{KINDS}.Shuffled")),
+        strict=True,
+    ):  # fmt: skip
+        shuffled.field(name, kind, number=number)
+    shuffled.field("h", "string", repeated=True, number=8)
+    shuffled.map("i", "string", "string")  # number 9
+
     floats = Proto(fdp.message_type.add(name="Floats"))
     floats.field("double_value", "double")
     floats.field("float_value", "float")
@@ -540,6 +554,13 @@ def test_every_field_kind_renders_as_json_format(seed: int) -> None:
         assert_renders_as_json_format(kinds())
 
 
+@pytest.mark.parametrize("seed", range(16))
+def test_fields_declared_out_of_number_order_render_as_json_format(seed: int) -> None:
+    message = Filler(seed).fill(synthetic("Shuffled")())
+    assert_renders_as_json_format(message)
+    assert_same(planned(message), options_reference(message))
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_proto2_defaults_closed_enums_and_extensions_render_as_json_format(seed: int) -> None:
     legacy = Filler(seed).fill(synthetic("Legacy")())
@@ -576,3 +597,14 @@ def test_what_json_format_refuses_render_refuses_alike(spoil: Any) -> None:
     with pytest.raises(kind) as caught:
         render(op)
     assert str(caught.value) == text
+
+
+def test_timestamps_render_as_to_json_string_across_their_range() -> None:
+    rng = random.Random(0)
+    day = 86_400
+    seconds = [*TIMESTAMP_SECONDS, *(rng.randint(-62135596800, 253402300799) for _ in range(3000))]
+    seconds += [s + d for s in (951782400, 4107542400, -2208988800) for d in (-1, 0, day - 1, day)]
+    for second in seconds:
+        for nanos in TIMESTAMP_NANOS:
+            stamp = timestamp_pb2.Timestamp(seconds=second, nanos=nanos)
+            assert render(stamp) == stamp.ToJsonString() == options_reference(stamp)
