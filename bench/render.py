@@ -22,7 +22,7 @@ from typing import Any
 
 from yandex.cloud.compute.v1 import snapshot_pb2, snapshot_service_pb2
 
-from disksnap.api.rest.render import reference, to_dict
+from disksnap.api.rest.jsonplan import reference, to_dict
 
 PAGE = 100
 ROUNDS = 15

@@ -25,8 +25,8 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from yandex.cloud.compute.v1 import disk_pb2, disk_service_pb2, snapshot_pb2, snapshot_service_pb2
 from yandex.cloud.operation import operation_pb2
 
+from disksnap.api.rest.jsonplan import has_plan, planned
 from disksnap.api.rest.registry import POOL
-from disksnap.api.rest.render import has_plan, planned
 from disksnap.api.rest.transcode import render, render_json
 from disksnap.service.descriptors import SERVICES, message_class
 

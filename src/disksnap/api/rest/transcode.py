@@ -20,7 +20,7 @@ pool. Fields without presence are always printed
 ``including_default_value_fields``): an Operation shows ``"done": false``, lists show
 ``[]``, as grpc-gateway v2's default marshaler (``EmitUnpopulated: true``) does. Unset
 message fields and oneofs stay absent, so an unfinished Operation has neither
-``error`` nor ``response``. :mod:`disksnap.api.rest.render` gives exactly that from a
+``error`` nor ``response``. :mod:`disksnap.api.rest.jsonplan` gives exactly that from a
 plan per message type, several times faster than json_format's printer.
 """
 
@@ -35,8 +35,8 @@ from google.protobuf.message import Message
 
 from disksnap.api.rest.errors import FieldViolation, RequestInvalid
 from disksnap.api.rest.jsonbody import decode_json, parse_field, parse_message
+from disksnap.api.rest.jsonplan import to_dict
 from disksnap.api.rest.params import FieldRef, apply_query, assign, read, resolve
-from disksnap.api.rest.render import to_dict
 from disksnap.api.rest.routes import Route
 from disksnap.service.descriptors import message_class
 
