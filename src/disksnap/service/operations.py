@@ -101,9 +101,12 @@ def request_hash(method: str, request: Message) -> str:
     return digest.hexdigest()
 
 
-def replay(tx: Transaction, call: Call, method: str, request: Message) -> Operation | None:
+def replay(
+    tx: Transaction, call: Call, method: str, request: Message, *, purge: bool = True
+) -> Operation | None:
     """The operation an earlier call with the same Idempotency-Key started, if any.
-    The same key with a different request is an error; keys expire after the TTL. The
+    The same key with a different request is an error; keys expire after the TTL (and
+    are purged then, unless ``purge`` is false: in a read-only transaction). The
     caller must still be allowed to change the operation's folder."""
     key = call.ctx.idempotency_key
     if not key:
@@ -113,7 +116,8 @@ def replay(tx: Transaction, call: Call, method: str, request: Message) -> Operat
         return None
     expired = call.now() - call.env.settings.idempotency_ttl
     if record.created_at < expired:
-        tx.idempotency.purge(expired)  # rare: only when a key comes back after its TTL
+        if purge:
+            tx.idempotency.purge(expired)  # rare: only when a key comes back after its TTL
         return None
     if record.request_hash != request_hash(method, request):
         raise IdempotencyConflict(

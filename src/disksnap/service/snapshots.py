@@ -1,9 +1,13 @@
 """SnapshotService: Get, List, Create, Update, Delete, ListOperations.
 
-Create checks everything, records the snapshot (CREATING) and its operation, and takes
-the engine checkpoint *inside* the same transaction - the snapshot holds the disk as
-it is at the moment the call is accepted; if the transaction then fails, the
-checkpoint is dropped again. A worker builds it and completes the operation.
+Create checks the request in a read transaction, takes the engine checkpoint (the point
+in time, made durable with a few fsyncs), then checks everything again and records
+the snapshot (CREATING) and its operation in one write transaction. If that fails, the
+checkpoint is dropped again; if the process dies before it commits, start-up drops the
+checkpoint that no snapshot owns (``bootstrap.reconcile``). The checkpoint is taken
+outside the write transaction so that the database's single writer is not held while
+it syncs: Creates of different disks sync side by side. A worker builds the snapshot
+and completes the operation.
 """
 
 from __future__ import annotations
@@ -23,8 +27,17 @@ from disksnap.domain.validation import (
     check_list_operations,
     check_update_snapshot,
 )
+from disksnap.engine.errors import CheckpointNotFound as EngineCheckpointNotFound
+from disksnap.engine.errors import DiskBusy as EngineDiskBusy
 from disksnap.engine.errors import SnapshotNotFound as EngineSnapshotNotFound
-from disksnap.meta import DiskStatus, Snapshot, SnapshotStatus, SnapshotUpdate, Transaction
+from disksnap.meta import (
+    Disk,
+    DiskStatus,
+    Snapshot,
+    SnapshotStatus,
+    SnapshotUpdate,
+    Transaction,
+)
 from disksnap.service import listing
 from disksnap.service.auth import Access
 from disksnap.service.convert import snapshot_proto, to_json
@@ -81,21 +94,27 @@ def create(request: Message, call: Call) -> Message:
     )
     env = call.env
     snapshot_id, op_id = env.ids.new(PREFIX), env.ids.new(PREFIX)
-    checkpoint = False
+    with env.meta.transaction(readonly=True) as tx:
+        previous = replay(tx, call, f"{SERVICE}.Create", request, purge=False)
+        if previous is not None:
+            return operation_proto(previous)
+        disk = _disk_to_snapshot(tx, call, request)
+    try:
+        env.engine.create_checkpoint(disk.id, snapshot_id)  # the point in time
+    except EngineDiskBusy:
+        with env.meta.transaction(readonly=True) as tx:  # a retry that raced its original?
+            previous = replay(tx, call, f"{SERVICE}.Create", request, purge=False)
+        if previous is not None:
+            return operation_proto(previous)
+        raise d.FailedPrecondition(f"Another snapshot of disk {disk.id} is being created") from None
     try:
         with env.meta.transaction() as tx:
             previous = replay(tx, call, f"{SERVICE}.Create", request)
             if previous is not None:
+                env.engine.abort_checkpoint(snapshot_id)
                 return operation_proto(previous)
-            call.require(tx, request.folder_id, Access.WRITE)
             tx.folders.get(request.folder_id, for_update=True)  # serialises quota checks
-            disk = tx.disks.get(request.disk_id, for_update=True)
-            if disk.folder_id != request.folder_id:
-                call.require(tx, disk.folder_id, Access.READ)
-            if disk.status is not DiskStatus.READY:
-                raise d.FailedPrecondition(f"Disk {disk.id} is {disk.status.value}, not READY")
-            if tx.snapshots.count_by_disk(disk.id, [SnapshotStatus.CREATING]):
-                raise d.FailedPrecondition(f"Another snapshot of disk {disk.id} is being created")
+            disk = _disk_to_snapshot(tx, call, request, for_update=True)
             _check_quota(tx, call, request.folder_id)
             record = Snapshot(
                 id=snapshot_id,
@@ -124,13 +143,27 @@ def create(request: Message, call: Call) -> Message:
                 params={"snapshot_id": snapshot_id, "disk_id": disk.id},
             )
             store_operation(tx, call, f"{SERVICE}.Create", request, op)
-            env.engine.create_checkpoint(disk.id, snapshot_id)  # the point in time
-            checkpoint = True
     except BaseException:
-        if checkpoint:
+        with contextlib.suppress(EngineCheckpointNotFound):
             env.engine.abort_checkpoint(snapshot_id)
         raise
     return operation_proto(op)
+
+
+def _disk_to_snapshot(
+    tx: Transaction, call: Call, request: pb.CreateSnapshotRequest, *, for_update: bool = False
+) -> Disk:
+    """The disk ``request`` names, if the caller may snapshot it into the folder and it
+    is READY with no snapshot in flight."""
+    call.require(tx, request.folder_id, Access.WRITE)
+    disk = tx.disks.get(request.disk_id, for_update=for_update)
+    if disk.folder_id != request.folder_id:
+        call.require(tx, disk.folder_id, Access.READ)
+    if disk.status is not DiskStatus.READY:
+        raise d.FailedPrecondition(f"Disk {disk.id} is {disk.status.value}, not READY")
+    if tx.snapshots.count_by_disk(disk.id, [SnapshotStatus.CREATING]):
+        raise d.FailedPrecondition(f"Another snapshot of disk {disk.id} is being created")
+    return disk
 
 
 def _check_quota(tx: Transaction, call: Call, folder_id: str) -> None:
