@@ -315,6 +315,12 @@ def _fmt(key: str, value: float | None) -> str:
     return f"{value:.2f} s"
 
 
+def _runs(runs: Sequence[float] | None) -> str:
+    if not runs or len(runs) < 2:
+        return ""
+    return f" (median of {', '.join(f'{r:.2f}' for r in runs)})"
+
+
 def print_report(result: Json, columns: Sequence[str]) -> None:
     """The tools' ``columns`` (``*_seconds`` / ``*_bytes`` stats), then the targets."""
     from rich.console import Console  # noqa: PLC0415 (a disksnap child never needs rich)
@@ -325,6 +331,7 @@ def print_report(result: Json, columns: Sequence[str]) -> None:
         f"disk {_fmt('_bytes', result['disk_bytes'])}; changed "
         f"{_fmt('_bytes', result['changed_bytes'])} in {result['changed_chunk_bytes'] // BLOCK}"
         f" chunks; plain read of disk.img {_fmt('s', result['read_seconds'])}"
+        + _runs(result.get("read_seconds_runs"))
     )
     tools = Table("tool", *(_short(k).replace("_", " ") for k in columns))
     for name, stats in result["tools"].items():
