@@ -176,3 +176,22 @@ def test_an_apply_error_is_raised_by_the_next_wait_and_only_once() -> None:
     with pytest.raises(OSError, match="EIO"):
         q.wait_applied(seq)
     q.wait_applied(seq)
+
+
+def test_the_overlap_index_agrees_with_a_scan_of_the_queue() -> None:
+    """Random changes (some longer than the index takes) queued and applied oldest
+    first: ``overlaps`` and ``overlapping`` always answer what a scan answers."""
+    rng = random.Random(5)
+    q = DeferredWrites()
+    grain = 64 * KiB
+    for _ in range(2000):
+        if rng.random() < 0.55:
+            length = rng.choice([1, 4 * KiB, grain, 3 * grain + 7, 80 * grain])
+            offset = rng.randrange(0, 256 * grain)
+            q.put(offset, length, None if rng.random() < 0.3 else bytes(1), punch=True)
+        elif q.drained():
+            q.applied(q.drained()[0])
+        offset, length = rng.randrange(0, 300 * grain), rng.choice([1, 4 * KiB, 5 * grain])
+        scan = [p for p in q.drained() if p.overlaps(offset, length)]
+        assert q.overlapping(offset, length) == scan
+        assert q.overlaps(offset, length) == bool(scan)

@@ -31,6 +31,8 @@ from collections import deque
 from dataclasses import dataclass
 
 LIMIT = 64 << 20  # bytes of queued write data
+GRAIN = 64 << 10  # the overlap index counts queued changes per 64 KiB of the disk
+BIG = 64 * GRAIN  # changes longer than this are kept out of the index and scanned
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class DeferredWrites:
         self._bytes = 0
         self._last = 0  # seq of the newest entry put
         self._applied = 0  # every entry up to this seq is in the file
+        self._grains: dict[int, int] = {}  # grain -> queued changes touching it
+        self._big = 0  # queued changes longer than BIG (trims), not in the index
         self._stopping = False
         self._discarded = False
         self._error: OSError | None = None
@@ -84,19 +88,47 @@ class DeferredWrites:
     def put(self, offset: int, length: int, data: bytes | None, *, punch: bool = False) -> int:
         with self._cond:
             self._last += 1
-            self._queue.append(Pending(self._last, offset, length, data, punch))
+            entry = Pending(self._last, offset, length, data, punch)
+            self._queue.append(entry)
             self._bytes += len(data) if data is not None else 0
+            self._index(entry, +1)
             self._cond.notify_all()
             return self._last
 
     def overlaps(self, offset: int, length: int) -> bool:
         with self._cond:
-            return any(p.overlaps(offset, length) for p in self._queue)
+            return self._may_overlap(offset, length) and any(
+                p.overlaps(offset, length) for p in self._queue
+            )
 
     def overlapping(self, offset: int, length: int) -> list[Pending]:
         """The queued changes to ``[offset, offset+length)``, oldest first."""
         with self._cond:
+            if not self._may_overlap(offset, length):
+                return []
             return [p for p in self._queue if p.overlaps(offset, length)]
+
+    def _grains_of(self, offset: int, length: int) -> range:
+        return range(offset // GRAIN, (offset + max(length, 1) - 1) // GRAIN + 1)
+
+    def _index(self, entry: Pending, delta: int) -> None:
+        if entry.length > BIG:
+            self._big += delta
+            return
+        for g in self._grains_of(entry.offset, entry.length):
+            n = self._grains.get(g, 0) + delta
+            if n:
+                self._grains[g] = n
+            else:
+                del self._grains[g]
+
+    def _may_overlap(self, offset: int, length: int) -> bool:
+        """False only if no queued change can touch the range (without a scan)."""
+        if self._big or not self._queue:
+            return bool(self._queue)
+        if length > BIG:
+            return True
+        return any(g in self._grains for g in self._grains_of(offset, length))
 
     @property
     def last(self) -> int:
@@ -132,6 +164,7 @@ class DeferredWrites:
             head = self._queue.popleft()
             assert head is entry, "changes are applied oldest first"
             self._bytes -= len(entry.data) if entry.data is not None else 0
+            self._index(entry, -1)
             self._applied = entry.seq
             if error is not None and self._error is None:
                 self._error = error
@@ -146,6 +179,8 @@ class DeferredWrites:
             if discard:
                 self._discarded = True
                 self._queue.clear()
+                self._grains.clear()
+                self._big = 0
                 self._bytes = 0
                 self._applied = self._last
                 self._error = self._error or error
