@@ -82,7 +82,7 @@ class Codec:
             self._local.decompressor = d
         return d
 
-    def _looks_incompressible(self, data: bytes) -> bool:
+    def _looks_incompressible(self, data: bytes | bytearray) -> bool:
         n = len(data)
         if n <= SAMPLE_SIZE * SAMPLES:
             return False
@@ -91,7 +91,7 @@ class Codec:
         sample = b"".join(data[i * step : i * step + SAMPLE_SIZE] for i in range(SAMPLES))
         return len(fast.compress(sample)) > len(sample) * SAMPLE_MAX_RATIO
 
-    def encode(self, plaintext: bytes, digest: bytes | None = None) -> bytes:
+    def encode(self, plaintext: bytes | bytearray, digest: bytes | None = None) -> bytes:
         """Encode a chunk. ``digest`` is BLAKE3-256(plaintext) if the caller has it."""
         codec, stored = CODEC_RAW, plaintext
         if not self._looks_incompressible(plaintext):

@@ -187,7 +187,7 @@ def _base_ref(base: Manifest | None, extent: int) -> tuple[str | None, int]:
 _ZERO = bytes(1 << 22)
 
 
-def _is_zero(data: bytes) -> bool:
+def _is_zero(data: bytes | bytearray) -> bool:
     n = len(data)
     if n <= len(_ZERO):
         return data == _ZERO[:n]
@@ -204,7 +204,7 @@ def _read_and_process(ctx: _Context, extent: int) -> JournalEntry:
     return _process(ctx, extent, data)
 
 
-def _process(ctx: _Context, extent: int, data: bytes | None) -> JournalEntry:
+def _process(ctx: _Context, extent: int, data: bytes | bytearray | None) -> JournalEntry:
     if data is None or _is_zero(data):
         entry = JournalEntry(extent, None, 0)
         ctx.count("zero_extents")

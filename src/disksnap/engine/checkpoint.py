@@ -35,7 +35,7 @@ from pathlib import Path
 
 from disksnap.engine.changemap import ChangeMap
 from disksnap.engine.errors import PreserveLimitExceeded
-from disksnap.engine.fileio import fsync_dir, pread_full, punch_hole, pwrite_full
+from disksnap.engine.fileio import fsync_dir, pread_full, pread_into, punch_hole, pwrite_full
 
 PRESERVE_MAGIC = b"DSPR"
 # magic, version, block index, data length, crc32(block index, length, data)
@@ -324,7 +324,7 @@ class Checkpoint:
     def is_done(self, extent: int) -> bool:
         return self._state[extent] == _DONE
 
-    def patch_extent(self, extent: int, live: bytes | None) -> bytes | None:
+    def patch_extent(self, extent: int, live: bytes | bytearray | None) -> bytes | bytearray | None:
         """``live`` (the extent as read, None for a hole) with every preserved block put
         back: the content at the checkpoint moment, None if that is still all hole.
         Call with the disk's lock for this chunk held; ``live`` may have been read
@@ -336,12 +336,13 @@ class Checkpoint:
             return live
         info = self.info
         start, length = extent * info.chunk_size, self._extent_length(extent)
-        buf = bytearray(live) if live is not None else bytearray(length)
+        buf = live if isinstance(live, bytearray) else bytearray(live or length)
+        view = memoryview(buf)
         for block, off in patches:
             rel = block * info.block_size - start
             n = min(info.block_size, length - rel)
-            buf[rel : rel + n] = pread_full(self._log, n, off + REC_HEADER)
-        return bytes(buf)
+            pread_into(self._log, view[rel : rel + n], off + REC_HEADER)
+        return buf
 
     def _extent_length(self, extent: int) -> int:
         return min(self.info.chunk_size, self.info.size - extent * self.info.chunk_size)

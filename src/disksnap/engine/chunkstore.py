@@ -29,7 +29,7 @@ class ChunkStore:
         self.codec = codec
 
     @staticmethod
-    def hash(plaintext: bytes) -> str:
+    def hash(plaintext: bytes | bytearray) -> str:
         return blake3.blake3(plaintext).hexdigest()
 
     def exists(self, chunk_id: str) -> bool:
@@ -42,7 +42,7 @@ class ChunkStore:
         except KeyNotFound:
             raise ChunkMissing(chunk_id) from None
 
-    def put(self, chunk_id: str, plaintext: bytes) -> int:
+    def put(self, chunk_id: str, plaintext: bytes | bytearray) -> int:
         """Encode and store the chunk; return its stored size. Durable on return."""
         blob = self.codec.encode(plaintext, bytes.fromhex(chunk_id))
         self.backend.put(chunk_key(chunk_id), blob)

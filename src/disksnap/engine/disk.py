@@ -32,6 +32,7 @@ from disksnap.engine.fileio import (
     fsync_dir,
     has_data,
     pread_full,
+    pread_into,
     punch_hole,
     pwrite_full,
     write_file_atomic,
@@ -467,7 +468,7 @@ class Disk:
 
     # --- checkpoint support ---------------------------------------------------------
 
-    def read_frozen(self, extent: int) -> bytes | None:
+    def read_frozen(self, extent: int) -> bytes | bytearray | None:
         """Extent content at the active checkpoint's moment; None when it is all hole."""
         cp = self.checkpoint
         if cp is None:
@@ -485,9 +486,14 @@ class Disk:
             # Read without the lock, so writers are not held for a whole chunk's read
             # from the device. A block written meanwhile was preserved before it was
             # overwritten, and under the lock every such block is patched from the log.
-            live = pread_full(fd, length, start) if has_data(fd, start, length) else None
+            # Into a bytearray the preserved blocks are then patched in place: 4 MiB
+            # copies hold the GIL, which the serving threads wait for.
+            read: bytearray | None = None
+            if has_data(fd, start, length):
+                read = bytearray(length)
+                pread_into(fd, read, start)
             with self.lock_extent(extent):
-                return cp.patch_extent(extent, live)
+                return cp.patch_extent(extent, read)
 
     # --- lazily restored disks -------------------------------------------------------
 
