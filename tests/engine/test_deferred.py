@@ -195,3 +195,44 @@ def test_the_overlap_index_agrees_with_a_scan_of_the_queue() -> None:
         scan = [p for p in q.drained() if p.overlaps(offset, length)]
         assert q.overlapping(offset, length) == scan
         assert q.overlaps(offset, length) == bool(scan)
+
+
+def test_queue_write_nowait_queues_only_what_needs_no_waiting(
+    engine: Engine, frozen: tuple[Disk, bytes]
+) -> None:
+    disk, before = frozen
+    with preserver_held(disk):
+        assert disk.queue_write_nowait(0, b"n" * 4 * KiB)  # needs preserving: queued
+        assert queued(disk) == 1
+        assert disk.read(0, 4 * KiB) == b"n" * 4 * KiB
+    disk.flush()
+    # Block 0 is preserved now: a write there goes to the file, which may block.
+    assert not disk.queue_write_nowait(4 * KiB, b"m" * 4 * KiB)
+    assert queued(disk) == 0
+    assert disk.read(4 * KiB, 4 * KiB) == before[4 * KiB : 8 * KiB]  # nothing happened
+    # Another thread holding the range's lock: no waiting for it.
+    with disk.lock_range(512 * KiB, 1):
+        assert not disk.queue_write_nowait(512 * KiB, b"l" * 4 * KiB)
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == before
+
+
+def test_queue_write_nowait_without_a_checkpoint_does_nothing(
+    engine: Engine, rng: random.Random
+) -> None:
+    disk = engine.create_disk("d", SIZE)
+    assert not disk.queue_write_nowait(0, rng.randbytes(4 * KiB))
+    assert disk.read(0, 4 * KiB) == bytes(4 * KiB)
+
+
+def test_queue_write_nowait_leaves_a_full_queue_to_write(
+    engine: Engine, frozen: tuple[Disk, bytes]
+) -> None:
+    disk, _ = frozen
+    deferred = disk._deferred
+    assert deferred is not None
+    deferred.limit = 8 * KiB
+    with preserver_held(disk):
+        assert disk.queue_write_nowait(0, b"a" * 8 * KiB)
+        assert not disk.queue_write_nowait(256 * KiB, b"b" * 4 * KiB)  # no room
+        assert queued(disk) == 1

@@ -85,6 +85,10 @@ class DeferredWrites:
             while self._bytes and self._bytes + size > self.limit:
                 self._cond.wait()
 
+    def has_room(self, size: int) -> bool:
+        with self._cond:
+            return not self._bytes or self._bytes + size <= self.limit
+
     def put(self, offset: int, length: int, data: bytes | None, *, punch: bool = False) -> int:
         with self._cond:
             self._last += 1

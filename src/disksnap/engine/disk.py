@@ -364,6 +364,31 @@ class Disk:
 
     # --- deferred writes (deferred.py) ---------------------------------------------------
 
+    def queue_write_nowait(self, offset: int, data: bytes) -> bool:
+        """Queue a write that must wait for copy-before-write, if that needs no waiting
+        (no lock held by another thread, room in the queue): True if queued. Otherwise
+        nothing happened and the caller uses ``write`` - from a thread that may block."""
+        deferred = self._deferred
+        if deferred is None or not data or not deferred.has_room(len(data)):
+            return False
+        self._check(offset, len(data))
+        cs = self.info.chunk_size
+        first, last = offset // cs, (offset + len(data) - 1) // cs
+        stripes = sorted({c % STRIPES for c in range(first, min(last, first + STRIPES) + 1)})
+        taken = []
+        try:
+            for st in stripes:
+                if not self._stripes[st].acquire(blocking=False):
+                    return False
+                taken.append(st)
+            with self._state:
+                if self._closed:
+                    return False  # ``write`` raises what a closed disk raises
+            return bool(self._defer(offset, len(data), data, first, last))
+        finally:
+            for st in reversed(taken):
+                self._stripes[st].release()
+
     def _wait_room(self, size: int) -> None:
         deferred = self._deferred
         if deferred is not None:

@@ -63,6 +63,11 @@ class Export(Protocol):
 
     def read(self, offset: int, length: int) -> bytes: ...
     def write(self, offset: int, data: bytes, *, fua: bool) -> None: ...
+    def write_nowait(self, offset: int, data: bytes) -> bool:
+        """``write`` (no FUA) if it can be done at once without blocking, so on the
+        event loop without a thread hand-off: True if done; else nothing happened."""
+        ...
+
     def write_zeroes(self, offset: int, length: int, *, punch: bool, fua: bool) -> None: ...
     def flush(self) -> None: ...
     def extents(self, offset: int, length: int) -> list[tuple[int, int, bool]]: ...
@@ -96,6 +101,10 @@ class DiskExport:
     def write(self, offset: int, data: bytes, *, fua: bool) -> None:
         self._writable()
         self.disk.write(offset, data, fua=fua)
+
+    def write_nowait(self, offset: int, data: bytes) -> bool:
+        # Only a write queued for copy-before-write is certain not to block.
+        return not self.read_only and self.disk.queue_write_nowait(offset, data)
 
     def write_zeroes(self, offset: int, length: int, *, punch: bool, fua: bool) -> None:
         self._writable()
@@ -134,6 +143,9 @@ class SnapshotExport:
 
     def write(self, offset: int, data: bytes, *, fua: bool) -> None:  # noqa: ARG002
         raise ReadOnly(f"snapshot export {self.name} is read-only")
+
+    def write_nowait(self, offset: int, data: bytes) -> bool:  # noqa: ARG002
+        return False  # ``write`` refuses it
 
     def write_zeroes(
         self,
