@@ -90,3 +90,15 @@ def test_names_are_host_names_or_addresses() -> None:
     for bad in ("../etc", "a b", "-lead.example", "x" * 64):
         with pytest.raises(ValueError, match="not a host name or IP address"):
             server_names([bad])
+
+
+def test_a_kept_key_that_others_may_read_is_made_owner_only(tmp_path: Path) -> None:
+    directory = tmp_path / "tls"
+    files = ensure_certificates(directory, NAMES, NOW)
+    key, ca_key = files.key.read_bytes(), (directory / "ca-key.pem").read_bytes()
+    files.key.chmod(0o644)  # as a careless copy or restore might leave them
+    (directory / "ca-key.pem").chmod(0o640)
+    ensure_certificates(directory, NAMES, NOW)
+    for path, content in ((files.key, key), (directory / "ca-key.pem", ca_key)):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert path.read_bytes() == content  # kept, not replaced

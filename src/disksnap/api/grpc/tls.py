@@ -2,8 +2,9 @@
 generated into ``DATA/tls/`` (see docs/grpc.md for the lifecycle).
 
 Files: ``ca.pem`` and ``ca-key.pem`` (the CA, 10 years), ``server.pem`` and
-``server-key.pem`` (the server, 1 year). Keys are written with mode 0600, every file
-atomically (written beside, then renamed). On each start :func:`ensure_certificates`
+``server-key.pem`` (the server, 1 year). Keys are written with mode 0600 (a kept key
+that others may read is made 0600, with a warning), every file atomically (written
+beside, then renamed). On each start :func:`ensure_certificates`
 keeps what is still good and replaces only what is not:
 
 - the CA is made when either of its files is missing, when the key is not the
@@ -20,8 +21,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,8 @@ _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DNS_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
 
 Name = x509.DNSName | x509.IPAddress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,16 @@ def ensure_certificates(directory: Path, names: Iterable[str], now: dt.datetime)
         cert, key = _new_server_cert(ca, sans, now)
         _write(files.key, _key_pem(key), 0o600)
         _write(files.cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    for key_path in (ca_key_path, files.key):  # kept keys too: a copy may have loosened it
+        _owner_only(key_path)
     return files
+
+
+def _owner_only(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("%s was readable by others (mode %o): made 0600", path, mode)
+        path.chmod(mode & 0o700 | 0o600)
 
 
 def _load_ca(
