@@ -108,6 +108,9 @@ class EngineMachine(RuleBasedStateMachine):
         if clean:
             self.engine.close()
         else:
+            # A crash keeps what was flushed. Writes queued for copy-before-write and
+            # not flushed may be lost (deferred.py), which this model does not track.
+            self.engine.disk("d").flush()
             self.engine.abandon()
         self.engine = Engine(self.dir, config=SMALL)
 
