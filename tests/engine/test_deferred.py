@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -124,7 +125,11 @@ def test_the_queue_is_bounded_and_writers_wait_for_room(
     with preserver_held(disk):
         t = threading.Thread(target=writer)
         t.start()
-        assert not done.wait(0.3), "four 32 KiB writes fit a 64 KiB queue"
+        deadline = time.monotonic() + 30
+        while queued(disk) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert queued(disk) == 2
+        assert not done.wait(0.2), "four 32 KiB writes fit a 64 KiB queue"
         assert queued(disk) == 2
     t.join()
     disk.flush()
