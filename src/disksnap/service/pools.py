@@ -3,9 +3,12 @@
 ``Dispatcher.dispatch`` blocks (database, engine), so REST and gRPC hand it to a thread.
 Reads and changes get a pool each, so that a Get never queues behind Creates waiting
 for the database's single writer. The pools are small on purpose: every thread beyond
-what the cores can run only adds GIL hand-offs. Measured with ``bench/api.py`` on this
-2-core machine, 50 clients: 40 threads served about 500 Gets a second, 2-4 threads
-about 800.
+what the cores can run only adds GIL hand-offs, and a List page hands the GIL back and
+forth for each row it fetches. Measured with ``bench/api.py`` on this 2-core machine,
+50 clients, 1,000 snapshots: 40 threads served about 500 Gets a second, 2-4 threads
+about 700-800; List passes went 12.7 / 14.8 / 16.8 a second with 4 / 2 / 1 read
+threads, while Creates (which wait for fsyncs) went 87 / 68 / 53 with 4 / 2 / 1.
+Two read threads keep one slow read from holding up every other.
 """
 
 from __future__ import annotations
@@ -20,17 +23,24 @@ from google.protobuf.message import Message
 from disksnap.service.context import CallContext
 
 Call = Callable[[str, Message, CallContext], Message]
-THREADS = 4
+READ_THREADS = 2
+CHANGE_THREADS = 4
 
 
 class CallPools:
     """``run`` a call on the read pool if its method is in ``read_only``, else on the
     change pool. The caller's context variables (the request id) go with it."""
 
-    def __init__(self, read_only: Collection[str], threads: int = THREADS) -> None:
+    def __init__(
+        self,
+        read_only: Collection[str],
+        *,
+        read_threads: int = READ_THREADS,
+        change_threads: int = CHANGE_THREADS,
+    ) -> None:
         self._read_only = frozenset(read_only)
-        self._reads = ThreadPoolExecutor(threads, thread_name_prefix="api-read")
-        self._changes = ThreadPoolExecutor(threads, thread_name_prefix="api-change")
+        self._reads = ThreadPoolExecutor(read_threads, thread_name_prefix="api-read")
+        self._changes = ThreadPoolExecutor(change_threads, thread_name_prefix="api-change")
 
     async def run(self, call: Call, method: str, request: Message, ctx: CallContext) -> Message:
         pool = self._reads if method in self._read_only else self._changes
