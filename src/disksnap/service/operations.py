@@ -22,7 +22,7 @@ from disksnap.domain import errors as d
 from disksnap.domain.validation import check_id
 from disksnap.meta import IdempotencyRecord, Operation, OperationResult, Transaction
 from disksnap.service.auth import Access
-from disksnap.service.convert import timestamp
+from disksnap.service.convert import set_timestamp
 from disksnap.service.core import Call
 
 SNAPSHOT_CREATE = "compute.snapshots.create"
@@ -82,8 +82,8 @@ def operation_proto(op: Operation) -> operation_pb2.Operation:
     p = operation_pb2.Operation(
         id=op.id, description=op.description, created_by=op.created_by, done=op.done
     )
-    p.created_at.CopyFrom(timestamp(op.created_at))
-    p.modified_at.CopyFrom(timestamp(op.modified_at))
+    set_timestamp(p.created_at, op.created_at)
+    set_timestamp(p.modified_at, op.modified_at)
     p.metadata.ParseFromString(op.metadata)
     if op.result is not None and op.result.kind == "response":
         p.response.ParseFromString(op.result.payload)
