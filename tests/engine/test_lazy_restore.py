@@ -143,3 +143,23 @@ def test_a_corrupt_chunk_fails_the_read_that_needs_it(engine: Engine, rng: rando
     assert err.value.chunk_id == victim
     with pytest.raises(ChunkCorrupt):
         disk.write(CS + 1, b"needs the old content first")
+
+
+def test_lazy_disks_are_known_without_opening_every_disk(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    _source(engine, rng)
+    for i in range(3):
+        engine.create_disk(f"plain{i}", 2 * CS)
+    engine.restore_lazy("s1", "lazy")
+    assert engine.lazy_disks() == ["lazy"]
+    engine.close()
+    engine = make_engine()  # listed again at start, from the disks' own files
+    assert engine.lazy_disks() == ["lazy"]
+    assert not engine._disks, "no disk was opened to find it"
+    engine.hydrate("lazy")
+    assert engine.lazy_disks() == []
+    engine.restore_lazy("s1", "lazy2")
+    engine.delete_disk("lazy2")
+    assert engine.lazy_disks() == []

@@ -16,6 +16,7 @@ engine coordinate through the store lock.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import shutil
@@ -96,6 +97,9 @@ class Engine:
         self._jobs = 0  # builds and restores running; shutdown waits for them
         self._jobs_done = threading.Condition()
         self._disks: dict[str, Disk] = {}
+        # Lazily restored disks still reading through to a snapshot: listed once at
+        # start, then kept, so the hydrator need not open every disk to find them.
+        self._lazy: set[str] = set()
         self._removal_watchers: list[Callable[[str], None]] = []
         self.catalog = Catalog(self.backend)
         self._chunks = ChunkCache(self.store.get, self.config.cache_chunks)
@@ -124,6 +128,11 @@ class Engine:
             else:
                 with disk.all_locks():
                     disk.attach_checkpoint(cp)
+        for info_file in (self.root / "disks").glob("*/disk.json"):
+            if not info_file.parent.name.startswith(".") and json.loads(info_file.read_text()).get(
+                "backing"
+            ):
+                self._lazy.add(info_file.parent.name)
         if isinstance(self.backend, LocalBackend):
             self.backend.sweep_temporaries()
 
@@ -208,7 +217,14 @@ class Engine:
                 None if backing is None else backing[1],
             )
             self._disks[disk_id] = disk
+            if backing is not None:
+                self._lazy.add(disk_id)
             return disk
+
+    def lazy_disks(self) -> list[str]:
+        """Disks restored lazily whose content is not all copied in yet."""
+        with self._mutex:
+            return sorted(self._lazy)
 
     def disk(self, disk_id: str) -> Disk:
         directory = self._disk_dir(disk_id)
@@ -240,6 +256,7 @@ class Engine:
                 watcher(disk_id)
             disk.abandon()
             del self._disks[disk_id]
+            self._lazy.discard(disk_id)
             remove_dir(disk.dir)
 
     def watch_removals(self, watcher: Callable[[str], None]) -> Callable[[], None]:
@@ -509,6 +526,9 @@ class Engine:
                 check_stop=check_stop,
             )
         disk.drop_backing()
+        if disk.info.backing is None:  # dropped: the disk stands on its own
+            with self._mutex:
+                self._lazy.discard(disk_id)
 
     # --- accounting, GC and verify ---------------------------------------------------
 

@@ -25,12 +25,10 @@ class Hydrator:
     def run_once(self) -> int:
         """Hydrate every disk that still has a backing; how many were completed."""
         done = 0
-        for disk_id in self.engine.list_disks():
+        for disk_id in self.engine.lazy_disks():
             if self._stop.is_set():
                 break
             try:
-                if self.engine.disk(disk_id).backing is None:
-                    continue
                 self.engine.hydrate(disk_id, cancel=self._stop)
                 done += 1
             except (BuildCancelled, EngineClosing):
