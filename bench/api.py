@@ -21,6 +21,10 @@ phases run side by side, disksnap then moto, so both see the same machine:
   second), not by requests.
 - **operation_get**: GETS reads of random create operations (disksnap only: EC2 has no
   operation resource).
+- **get_paced** (disksnap only, beside the targets): the same reads in an open loop, at
+  PACED_RATE a second on the same number of connections, each latency counted from when
+  the read was due: the latency a client sees at a given load, where the closed loop of
+  **get** measures the latency at saturation.
 
 The generator's own ceiling is measured first against a trivial server. Targets: List
 >= 5 x moto's pass rate, Create >= 2 x moto's request rate, Get p99 < 10 ms.
@@ -66,6 +70,7 @@ from bench.load import (
     Response,
     Result,
     drive,
+    drive_paced,
     expect,
     request_bytes,
     trivial_server,
@@ -79,6 +84,7 @@ REGION, AZ = "us-east-1", "us-east-1a"
 EC2_VERSION = "2016-11-15"
 CREDENTIALS = Credentials("bench-access-key", "bench-secret-key")
 POLLERS, POLL_SECONDS = 4, 0.1  # waiting for operations, untimed
+PACED_RATE = 500.0  # about half what disksnap's Get reaches at saturation here
 PHASES = ("create", "get", "get_1", "list")  # both servers; disksnap also has operation_get
 
 
@@ -93,6 +99,9 @@ class Endpoint:
 
     async def drive(self, jobs: Sequence[Job], concurrency: int) -> Result:
         return await drive(self.host, self.port, jobs, concurrency)
+
+    async def drive_paced(self, jobs: Sequence[Job], rate: float, concurrency: int) -> Result:
+        return await drive_paced(self.host, self.port, jobs, rate, concurrency)
 
 
 # --- the servers ---------------------------------------------------------------------------
@@ -246,6 +255,7 @@ async def measure_disksnap(ds: Disksnap, args: argparse.Namespace) -> Json:
     gets = [get(ds.get(f"/compute/v1/snapshots/{rng.choice(snapshots)}")) for _ in range(args.gets)]
     get_result = await ds.endpoint.drive(gets, conc)
     get_1 = await ds.endpoint.drive(gets[: args.gets // 10 or 1], 1)
+    paced = await ds.endpoint.drive_paced(gets, args.paced_rate, conc)
 
     async def list_pass(c: Connection) -> None:
         seen, token = 0, None
@@ -265,6 +275,7 @@ async def measure_disksnap(ds: Disksnap, args: argparse.Namespace) -> Json:
         "create": create.as_json(),
         "get": get_result.as_json(),
         "get_1": get_1.as_json(),
+        "get_paced": paced.as_json() | {"rate": args.paced_rate},
         "list": list_result.as_json(),
         "operation_get": op_result.as_json(),
         "disks_ready_seconds": disk_ready,
@@ -404,7 +415,7 @@ def print_report(result: Json) -> None:
     )
     table = Table("phase", "server", "req/s", "jobs/s", "p50 ms", "p99 ms", "conns", "gen cpu")
     table.add_column("ratio")
-    for phase in (*PHASES, "operation_get"):
+    for phase in (*PHASES, "get_paced", "operation_get"):
         for side in ("disksnap", "moto"):
             r = result[side].get(phase)
             if r is None:
@@ -470,12 +481,15 @@ def parse_args(argv: Sequence[str] | None, prog: str | None) -> argparse.Namespa
     parser.add_argument("--lists", type=int, default=100, help="List passes (%(default)s)")
     parser.add_argument("--page-size", type=int, default=100, help="default %(default)s")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY, help="%(default)s")
+    parser.add_argument(
+        "--paced-rate", type=float, default=PACED_RATE, help="get_paced, per second (%(default)s)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="default %(default)s")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--workdir", type=Path, help="where to make the work directory")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
-    for name in ("snapshots", "gets", "lists", "page_size", "concurrency"):
+    for name in ("snapshots", "gets", "lists", "page_size", "concurrency", "paced_rate"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args

@@ -25,7 +25,7 @@ import math
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +208,53 @@ async def drive(
     return Result(
         jobs=count,
         requests=len(latencies),
+        seconds=seconds,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        max_ms=(latencies[-1] if latencies else math.nan) * 1000,
+        connections=recorder.connections,
+        statuses={str(k): v for k, v in sorted(recorder.statuses.items())},
+        generator_cpu=cpu / seconds if seconds else 0.0,
+    )
+
+
+async def drive_paced(
+    host: str, port: int, jobs: Sequence[Job], rate: float, concurrency: int = CONCURRENCY
+) -> Result:
+    """Open loop: job ``i`` is due ``i / rate`` seconds after the start and runs on
+    whichever of ``concurrency`` connections is free. Its latency counts from when it
+    was due, not from when it was sent, so a server that falls behind is charged for
+    the wait (no coordinated omission). A job is one call."""
+    recorder = Recorder()
+    due: list[float] = []
+    done: list[float] = []
+    next_job = 0
+    start = time.perf_counter() + 0.05
+
+    async def client() -> None:
+        nonlocal next_job
+        connection = Connection(host, port, recorder)
+        try:
+            while next_job < len(jobs):
+                i, next_job = next_job, next_job + 1
+                at = start + i / rate
+                await asyncio.sleep(max(0.0, at - time.perf_counter()))
+                await jobs[i](connection)
+                due.append(at)
+                done.append(time.perf_counter())
+        finally:
+            connection.close()
+
+    cpu = time.process_time()
+    async with asyncio.TaskGroup() as group:
+        for _ in range(concurrency):
+            group.create_task(client())
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    latencies = sorted(end - at for at, end in zip(due, done, strict=True))
+    return Result(
+        jobs=len(latencies),
+        requests=len(recorder.latencies),
         seconds=seconds,
         p50_ms=percentile(latencies, 50) * 1000,
         p99_ms=percentile(latencies, 99) * 1000,

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 from bench import api
-from bench.load import Connection, drive, expect, percentile, request_bytes, trivial_server
+from bench.load import (
+    Connection,
+    drive,
+    drive_paced,
+    expect,
+    percentile,
+    request_bytes,
+    trivial_server,
+)
 
 
 @pytest.mark.slow  # two servers start and stop: about ten seconds
@@ -20,11 +28,14 @@ def test_api_bench_runs_every_phase_on_both_servers(tmp_path: Path) -> None:
     assert api.main(argv) == 0
     result = json.loads(out.read_text())
     ds, moto = result["disksnap"], result["moto"]
-    for side, phases in ((ds, ("create", "get", "list", "operation_get")), (moto, api.PHASES)):
+    ds_phases = ("create", "get", "get_paced", "list", "operation_get")
+    for side, phases in ((ds, ds_phases), (moto, api.PHASES)):
         for phase in phases:
             assert set(side[phase]["statuses"]) == {"200"}, (phase, side[phase])
     assert ds["create"]["requests"] == moto["create"]["requests"] == 6
     assert ds["get"]["requests"] == ds["operation_get"]["requests"] == moto["get"]["requests"] == 20
+    assert ds["get_paced"]["requests"] == 20
+    assert ds["get_paced"]["rate"] == api.PACED_RATE
     # 3 passes over 6 snapshots, 2 a page: disksnap pages (3 pages each, the last
     # without a token); moto ignores MaxResults and answers all 6 at once.
     assert ds["list"]["jobs"] == moto["list"]["jobs"] == 3
@@ -55,6 +66,26 @@ def test_load_generator_counts_every_call_on_kept_alive_connections() -> None:
             result = await drive("127.0.0.1", port, [job] * 10, concurrency=4)
             assert (result.jobs, result.requests, result.connections) == (10, 20, 4)
             assert result.statuses == {"200": 20}
+            assert 0 < result.p50_ms <= result.p99_ms <= result.max_ms
+
+    asyncio.run(run())
+
+
+def test_paced_load_sends_each_call_when_it_is_due() -> None:
+    """Open loop: 30 calls at 200 a second take at least 29 / 200 s, whatever the
+    server's speed, and a call's latency is counted from when it was due."""
+
+    async def run() -> None:
+        async with trivial_server() as port:
+            raw = request_bytes("GET", "/", f"127.0.0.1:{port}")
+
+            async def job(c: Connection) -> None:
+                expect(await c.call(raw))
+
+            result = await drive_paced("127.0.0.1", port, [job] * 30, rate=200, concurrency=3)
+            assert (result.jobs, result.requests) == (30, 30)
+            assert result.seconds >= 29 / 200
+            assert result.connections <= 3
             assert 0 < result.p50_ms <= result.p99_ms <= result.max_ms
 
     asyncio.run(run())
