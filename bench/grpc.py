@@ -15,6 +15,10 @@ Target: gRPC Get p99 < 5 ms at 50 concurrent streams. In a closed loop, latency 
 concurrency / throughput (Little's law), so p99 < 5 ms at 50 streams needs > 10,000
 answers a second from the server: the report prints that bound beside the figures.
 
+Beside the target, a paced phase sends the gRPC Gets in an open loop, PACED_RATE a
+second over the same 50 streams, each latency counted from when the call was due (so
+falling behind is charged): the latency a client sees under a load the server carries.
+
 Run it as ``disksnap bench grpc [--requests N]``, or from the repository root as
 ``.venv/bin/python -m bench.grpc`` (not as ``python bench/grpc.py``: this file would then
 shadow the ``grpc`` package).
@@ -50,6 +54,7 @@ CONCURRENCY = 50
 REQUESTS = 5000
 WARMUP = 500
 SNAPSHOTS = 8
+PACED_RATE = 500.0
 TARGET_P99_MS = 5.0
 MiB = 1 << 20
 Json = dict[str, Any]
@@ -89,6 +94,26 @@ async def closed_loop(call: Caller, requests: int, concurrency: int) -> tuple[li
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     return latencies, time.perf_counter() - started
+
+
+async def paced_loop(
+    call: Caller, requests: int, rate: float, concurrency: int
+) -> tuple[list[float], float]:
+    """Call ``i`` is due ``i / rate`` seconds after the start and made by whichever of
+    ``concurrency`` callers is free; its latency counts from when it was due."""
+    latencies: list[float] = []
+    counter = iter(range(requests))
+    start = time.perf_counter() + 0.05
+
+    async def caller() -> None:
+        for i in counter:
+            due = start + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            await call(i)
+            latencies.append(time.perf_counter() - due)
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - start
 
 
 class RestConnection:
@@ -146,7 +171,13 @@ async def rest_phase(
 
 
 async def grpc_phase(
-    info: Json, method: str, ids: Sequence[str], requests: int, concurrency: int
+    info: Json,
+    method: str,
+    ids: Sequence[str],
+    requests: int,
+    concurrency: int,
+    *,
+    rate: float | None = None,
 ) -> tuple[list[float], float]:
     credentials = grpc.ssl_channel_credentials(Path(info["caCert"]).read_bytes())
     metadata = (("authorization", f"Bearer {info['token']}"),)
@@ -167,6 +198,8 @@ async def grpc_phase(
                 await operations.Get(op_requests[picks[i]], metadata=metadata)
 
         await closed_loop(call, WARMUP, concurrency)
+        if rate is not None:
+            return await paced_loop(lambda i: call(WARMUP + i), requests, rate, concurrency)
         return await closed_loop(lambda i: call(WARMUP + i), requests, concurrency)
 
 
@@ -205,6 +238,11 @@ async def measure(served: Served, args: argparse.Namespace) -> Json:
             "GET /operations/{id}",
             lambda: rest_phase(info, [f"/operations/{i}" for i in operation_ids], n, c),
         ),
+        (
+            "grpc paced",
+            f"SnapshotService.Get at {args.paced_rate:g}/s",
+            lambda: grpc_phase(info, "snapshot", snapshot_ids, n, c, rate=args.paced_rate),
+        ),
     ]
     rows = []
     for transport, call, run in phases:
@@ -215,11 +253,11 @@ async def measure(served: Served, args: argparse.Namespace) -> Json:
 
 def report(result: Json) -> None:
     c = result["concurrency"]
-    print(f"unary reads at {c} concurrent callers (closed loop)")
-    print(f"{'transport':<10}{'call':<34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    print(f"unary reads at {c} concurrent callers (closed loop; the paced row: open loop)")
+    print(f"{'transport':<12}{'call':<34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for r in result["results"]:
         print(
-            f"{r['transport']:<10}{r['call']:<34}{r['per_second']:>10.0f}"
+            f"{r['transport']:<12}{r['call']:<34}{r['per_second']:>10.0f}"
             f"{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}{r['max_ms']:>10.2f}"
         )
     for r in result["results"]:
@@ -237,6 +275,7 @@ def parse_args(argv: Sequence[str], prog: str | None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=REQUESTS, help="timed requests per phase")
     p.add_argument("--concurrency", type=int, default=CONCURRENCY, help="concurrent callers")
     p.add_argument("--snapshots", type=int, default=SNAPSHOTS, help="snapshots to read among")
+    p.add_argument("--paced-rate", type=float, default=PACED_RATE, help="paced Gets per second")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     return p.parse_args(argv)

@@ -23,6 +23,7 @@ def test_grpc_bench_runs_every_phase(tmp_path: Path) -> None:
         ("rest", "GET /compute/v1/snapshots/{id}", 30),
         ("grpc", "OperationService.Get", 30),
         ("rest", "GET /operations/{id}", 30),
+        ("grpc paced", "SnapshotService.Get at 500/s", 30),
     ]
     for r in result["results"]:
         assert 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]
