@@ -4,6 +4,7 @@ a real engine and a real worker, run in this thread."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from disksnap.domain.errors import BadRequest, Code, DisksnapError
 from disksnap.meta import Subject, SubjectKind
 from disksnap.service.bootstrap import Admin
 from disksnap.service.core import Env
-from tests.service.conftest import Client, MiB
+from tests.service.conftest import Client, MiB, add_disk
 
 D = "yandex.cloud.compute.v1.DiskService"
 OPS = "yandex.cloud.operation.OperationService"
@@ -290,3 +291,16 @@ def test_idempotency_key(env: Env, admin: Admin, client: Client) -> None:
 )
 def test_other_methods_are_unimplemented(client: Client, method: str, request_: Message) -> None:
     fails(Code.UNIMPLEMENTED, f"{D}.{method}", client, request_)
+
+
+def test_delete_waits_for_a_create_between_its_checks_to_drop_its_checkpoint(
+    env: Env, admin: Admin, client: Client
+) -> None:
+    """Snapshot.Create takes its checkpoint between a read check and its write
+    transaction; a Delete committed in that window finds the engine disk busy for a
+    moment, and deletes it once the Create has failed and dropped the checkpoint."""
+    add_disk(env, admin.folder_id, "disk1")
+    env.engine.create_checkpoint("disk1", "fd8racing")  # as that Create holds it
+    threading.Timer(0.2, env.engine.abort_checkpoint, ("fd8racing",)).start()
+    client(f"{D}.Delete", pb.DeleteDiskRequest(disk_id="disk1"))
+    assert "disk1" not in env.engine.list_disks()

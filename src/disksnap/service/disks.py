@@ -13,7 +13,8 @@ snapshots and restores in.
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import time
 from collections.abc import Callable
 
 from google.protobuf import empty_pb2
@@ -31,6 +32,7 @@ from disksnap.domain.validation import (
     check_update_disk,
     raise_if_any,
 )
+from disksnap.engine.errors import DiskBusy as EngineDiskBusy
 from disksnap.engine.errors import DiskNotFound as EngineDiskNotFound
 from disksnap.meta import (
     Disk,
@@ -53,6 +55,8 @@ from disksnap.service.operations import (
     store_operation,
 )
 
+log = logging.getLogger(__name__)
+BUSY_WAIT_SECONDS = 10.0  # for a Create's checkpoint to be dropped (see _delete_engine_disk)
 SERVICE = "yandex.cloud.compute.v1.DiskService"
 LISTABLE = Listable(
     "disks",
@@ -310,9 +314,27 @@ def delete(request: Message, call: Call) -> Message:
         store_operation(tx, call, f"{SERVICE}.Delete", request, op)
     # After the commit: a crash here leaves an engine disk no record points at, never a
     # record that points at nothing.
-    with contextlib.suppress(EngineDiskNotFound):
-        env.engine.delete_disk(disk.id)
+    _delete_engine_disk(env, disk.id)
     return operation_proto(op)
+
+
+def _delete_engine_disk(env: Env, disk_id: str) -> None:
+    """Delete the engine's disk. A Snapshot.Create that checked the disk before this
+    delete committed may hold a checkpoint on it for a moment (snapshots.create takes it
+    between its read check and its write transaction, which then fails and drops it):
+    wait for that, rather than leave the disk behind."""
+    deadline = time.monotonic() + BUSY_WAIT_SECONDS
+    while True:
+        try:
+            env.engine.delete_disk(disk_id)
+            return
+        except EngineDiskNotFound:
+            return
+        except EngineDiskBusy:
+            if time.monotonic() > deadline:
+                log.warning("disk %s: a snapshot still holds it; its files stay", disk_id)
+                return
+            time.sleep(0.01)
 
 
 def _done_operation(call: Call, disk: Disk, *, verb: str, metadata: Message) -> Operation:
