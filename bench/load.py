@@ -204,18 +204,7 @@ async def drive(
             group.create_task(client())
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
-    latencies = sorted(recorder.latencies)
-    return Result(
-        jobs=count,
-        requests=len(latencies),
-        seconds=seconds,
-        p50_ms=percentile(latencies, 50) * 1000,
-        p99_ms=percentile(latencies, 99) * 1000,
-        max_ms=(latencies[-1] if latencies else math.nan) * 1000,
-        connections=recorder.connections,
-        statuses={str(k): v for k, v in sorted(recorder.statuses.items())},
-        generator_cpu=cpu / seconds if seconds else 0.0,
-    )
+    return _result(count, recorder.latencies, recorder, seconds, cpu)
 
 
 async def drive_paced(
@@ -251,14 +240,23 @@ async def drive_paced(
             group.create_task(client())
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
-    latencies = sorted(end - at for at, end in zip(due, done, strict=True))
+    latencies = [end - at for at, end in zip(due, done, strict=True)]
+    return _result(len(latencies), latencies, recorder, seconds, cpu)
+
+
+def _result(
+    jobs: int, latencies: list[float], recorder: Recorder, seconds: float, cpu: float
+) -> Result:
+    """A measurement from the latencies it counts (a closed loop's per call, a paced
+    one's from when each call was due) and what the recorder saw."""
+    ordered = sorted(latencies)
     return Result(
-        jobs=len(latencies),
+        jobs=jobs,
         requests=len(recorder.latencies),
         seconds=seconds,
-        p50_ms=percentile(latencies, 50) * 1000,
-        p99_ms=percentile(latencies, 99) * 1000,
-        max_ms=(latencies[-1] if latencies else math.nan) * 1000,
+        p50_ms=percentile(ordered, 50) * 1000,
+        p99_ms=percentile(ordered, 99) * 1000,
+        max_ms=(ordered[-1] if ordered else math.nan) * 1000,
         connections=recorder.connections,
         statuses={str(k): v for k, v in sorted(recorder.statuses.items())},
         generator_cpu=cpu / seconds if seconds else 0.0,
