@@ -40,11 +40,20 @@ _SCALAR = {
 }
 
 
-def _field(message: Any, name: str, number: int, kind: str, *, repeated: bool = False) -> Any:
+def add_field(
+    message: Any,
+    name: str,
+    number: int,
+    kind: str,
+    *,
+    repeated: bool = False,
+    scalars: dict[str, int] = _SCALAR,
+) -> Any:
+    """A field of ``kind``: a name in ``scalars``, ``enum:TYPE`` or a message type."""
     field = message.field.add(name=name, number=number)
     field.label = FDP.LABEL_REPEATED if repeated else FDP.LABEL_OPTIONAL
-    if kind in _SCALAR:
-        field.type = _SCALAR[kind]
+    if kind in scalars:
+        field.type = scalars[kind]
     elif kind.startswith("enum:"):
         field.type, field.type_name = FDP.TYPE_ENUM, kind[5:]
     else:
@@ -56,9 +65,11 @@ def _map(message: Any, name: str, number: int, key: str, value: str) -> Any:
     entry_name = "".join(p.capitalize() for p in name.split("_")) + "Entry"
     entry = message.nested_type.add(name=entry_name)
     entry.options.map_entry = True
-    _field(entry, "key", 1, key)
-    _field(entry, "value", 2, value)
-    return _field(message, name, number, f".{PACKAGE}.{message.name}.{entry_name}", repeated=True)
+    add_field(entry, "key", 1, key)
+    add_field(entry, "value", 2, value)
+    return add_field(
+        message, name, number, f".{PACKAGE}.{message.name}.{entry_name}", repeated=True
+    )
 
 
 def _messages(fdp: Any) -> None:
@@ -67,53 +78,53 @@ def _messages(fdp: Any) -> None:
         kind.value.add(name=name, number=number)
 
     parent = fdp.message_type.add(name="Parent")
-    _field(parent, "name", 1, "string")
+    add_field(parent, "name", 1, "string")
 
     thing = fdp.message_type.add(name="Thing")
-    _field(thing, "thing_id", 1, "string")
-    _field(thing, "size", 2, "int64")
-    _field(thing, "kind", 3, f"enum:.{PACKAGE}.Kind")
-    _field(thing, "created_at", 4, ".google.protobuf.Timestamp")
+    add_field(thing, "thing_id", 1, "string")
+    add_field(thing, "size", 2, "int64")
+    add_field(thing, "kind", 3, f"enum:.{PACKAGE}.Kind")
+    add_field(thing, "created_at", 4, ".google.protobuf.Timestamp")
     _map(thing, "labels", 5, "string", "string")
-    _field(thing, "parts", 6, f".{PACKAGE}.Parent", repeated=True)
+    add_field(thing, "parts", 6, f".{PACKAGE}.Parent", repeated=True)
     _map(thing, "counts", 7, "int64", "int32")
 
     get = fdp.message_type.add(name="GetThingRequest")
-    _field(get, "parent", 1, f".{PACKAGE}.Parent")
-    _field(get, "thing_id", 2, "string")
-    _field(get, "verbose", 3, "bool")
+    add_field(get, "parent", 1, f".{PACKAGE}.Parent")
+    add_field(get, "thing_id", 2, "string")
+    add_field(get, "verbose", 3, "bool")
 
     put = fdp.message_type.add(name="PutThingRequest")
-    _field(put, "thing_id", 1, "string")
-    _field(put, "thing", 2, f".{PACKAGE}.Thing")
-    _field(put, "update_mask", 3, ".google.protobuf.FieldMask")
+    add_field(put, "thing_id", 1, "string")
+    add_field(put, "thing", 2, f".{PACKAGE}.Thing")
+    add_field(put, "update_mask", 3, ".google.protobuf.FieldMask")
 
     search = fdp.message_type.add(name="SearchRequest")
-    _field(search, "ids", 1, "string", repeated=True)
-    _field(search, "exact", 2, "bool")
-    _field(search, "since", 3, ".google.protobuf.Timestamp")
-    _field(search, "fields", 4, ".google.protobuf.FieldMask")
-    _field(search, "limit", 5, ".google.protobuf.Int64Value")
-    _field(search, "kind", 6, f"enum:.{PACKAGE}.Kind")
+    add_field(search, "ids", 1, "string", repeated=True)
+    add_field(search, "exact", 2, "bool")
+    add_field(search, "since", 3, ".google.protobuf.Timestamp")
+    add_field(search, "fields", 4, ".google.protobuf.FieldMask")
+    add_field(search, "limit", 5, ".google.protobuf.Int64Value")
+    add_field(search, "kind", 6, f"enum:.{PACKAGE}.Kind")
     _map(search, "labels", 7, "string", "string")
-    _field(search, "parent", 8, f".{PACKAGE}.Parent")
-    _field(search, "sizes", 9, "int64", repeated=True)
-    _field(search, "only", 10, ".google.protobuf.BoolValue")
-    _field(search, "score", 11, "double")
-    _field(search, "data", 12, "bytes")
-    _field(search, "scale", 13, "int32")
+    add_field(search, "parent", 8, f".{PACKAGE}.Parent")
+    add_field(search, "sizes", 9, "int64", repeated=True)
+    add_field(search, "only", 10, ".google.protobuf.BoolValue")
+    add_field(search, "score", 11, "double")
+    add_field(search, "data", 12, "bytes")
+    add_field(search, "scale", 13, "int32")
 
     files = fdp.message_type.add(name="GetFileRequest")
-    _field(files, "path", 1, "string")
+    add_field(files, "path", 1, "string")
 
     _validated(fdp.message_type.add(name="Validated"))
 
 
 def _validated(message: Any) -> None:
-    folder = _field(message, "folder_id", 1, "string")
+    folder = add_field(message, "folder_id", 1, "string")
     folder.options.Extensions[validation_pb2.required] = True
     folder.options.Extensions[validation_pb2.length] = "<=50"
-    name = _field(message, "name", 2, "string")
+    name = add_field(message, "name", 2, "string")
     name.options.Extensions[validation_pb2.pattern] = "|[a-z]([-_a-z0-9]{0,61}[a-z0-9])?"
     labels = _map(message, "labels", 3, "string", "string")
     labels.options.Extensions[validation_pb2.size] = "<=64"
@@ -121,16 +132,16 @@ def _validated(message: Any) -> None:
     labels.options.Extensions[validation_pb2.pattern] = "[-_./\\@0-9a-z]*"
     labels.options.Extensions[validation_pb2.map_key].length = "1-63"
     labels.options.Extensions[validation_pb2.map_key].pattern = "[a-z][-_./\\@0-9a-z]*"
-    page = _field(message, "page_size", 4, "int64")
+    page = add_field(message, "page_size", 4, "int64")
     page.options.Extensions[validation_pb2.value] = "<=1000"
-    count = _field(message, "count", 5, "int32")
+    count = add_field(message, "count", 5, "int32")
     count.options.Extensions[validation_pb2.value] = "0-100"
-    ids = _field(message, "ids", 6, "string", repeated=True)
+    ids = add_field(message, "ids", 6, "string", repeated=True)
     ids.options.Extensions[validation_pb2.size] = "1-10"
     message.oneof_decl.add(name="source")
     message.oneof_decl[0].options.Extensions[validation_pb2.exactly_one] = True
     for number, name in ((7, "image_id"), (8, "snapshot_id")):
-        _field(message, name, number, "string").oneof_index = 0
+        add_field(message, name, number, "string").oneof_index = 0
 
 
 def _rule(method: Any, **pattern: Any) -> http_pb2.HttpRule:

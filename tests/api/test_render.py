@@ -29,6 +29,7 @@ from disksnap.api.rest.jsonplan import has_plan, planned
 from disksnap.api.rest.registry import POOL
 from disksnap.api.rest.transcode import render, render_json
 from disksnap.service.descriptors import SERVICES, message_class
+from tests.api.synthetic import add_field
 
 CREATED = timestamp_pb2.Timestamp(seconds=1714564800, nanos=250_000_000)  # 2024-05-01T12:00:00.25Z
 
@@ -420,14 +421,9 @@ class Proto:
         self, name: str, kind: str, *, repeated: bool = False, oneof: int = -1, number: int = 0
     ) -> Any:
         self.number += 1
-        field = self.message.field.add(name=name, number=number or self.number)
-        field.label = FDP.LABEL_REPEATED if repeated else FDP.LABEL_OPTIONAL
-        if kind in SCALARS:
-            field.type = SCALARS[kind]
-        elif kind.startswith("enum:"):
-            field.type, field.type_name = FDP.TYPE_ENUM, kind[5:]
-        else:
-            field.type, field.type_name = FDP.TYPE_MESSAGE, kind
+        field = add_field(
+            self.message, name, number or self.number, kind, repeated=repeated, scalars=SCALARS
+        )
         if oneof >= 0:
             field.oneof_index = oneof
         return field
