@@ -10,39 +10,25 @@ import asyncio
 import socket
 from pathlib import Path
 
-from disksnap.domain.clock import FakeClock
-from disksnap.engine.engine import Engine
-from disksnap.meta import Meta
-from disksnap.nbd.server import NbdServer
+from tests.nbd.inprocess import nbd_server, read_until_closed
 
 GREETING = 18  # NBDMAGIC, IHAVEOPT, handshake flags
 
 
 def _greeting(sock: socket.socket) -> bytes:
     """What the server says first: the greeting, or nothing if it hangs up."""
-    got = b""
-    try:
-        while len(got) < GREETING and (chunk := sock.recv(GREETING - len(got))):
-            got += chunk
-    except ConnectionResetError:
-        pass
-    return got
+    return read_until_closed(sock, GREETING)
 
 
 async def _scenario(root: Path) -> tuple[list[bytes], bytes, bytes]:
-    clock = FakeClock()
-    meta = Meta.open(f"sqlite:///{root / 'meta.db'}", clock)
-    engine = Engine(root / "engine", clock=clock)
-    server = NbdServer(meta, engine, port=0, max_clients=2)
-    await server.start()
-    assert server.address is not None
-    address = server.address
-    loop = asyncio.get_running_loop()
+    async with nbd_server(root, max_clients=2) as server:
+        address = server.address
+        assert address is not None
+        loop = asyncio.get_running_loop()
 
-    def connect() -> socket.socket:
-        return socket.create_connection(address, timeout=10)
+        def connect() -> socket.socket:
+            return socket.create_connection(address, timeout=10)
 
-    try:
         first, second = connect(), connect()
         greeted = [await loop.run_in_executor(None, _greeting, s) for s in (first, second)]
         with connect() as third:
@@ -54,10 +40,6 @@ async def _scenario(root: Path) -> tuple[list[bytes], bytes, bytes]:
         with connect() as fourth:
             again = await loop.run_in_executor(None, _greeting, fourth)
         second.close()
-    finally:
-        await server.stop()
-        engine.close()
-        meta.close()
     return greeted, refused, again
 
 

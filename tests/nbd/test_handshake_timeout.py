@@ -11,40 +11,22 @@ import socket
 import struct
 from pathlib import Path
 
-from disksnap.domain.clock import FakeClock
-from disksnap.engine.engine import Engine
-from disksnap.meta import Meta
-from disksnap.nbd.server import NbdServer
+from tests.nbd.inprocess import nbd_server, read_until_closed
 
 IHAVEOPT = 0x49484156454F5054
 
 
-def _until_closed(sock: socket.socket) -> bytes:
-    got = b""
-    while chunk := sock.recv(4096):
-        got += chunk
-    return got
-
-
 async def _scenario(root: Path) -> tuple[bytes, bytes]:
-    clock = FakeClock()
-    meta = Meta.open(f"sqlite:///{root / 'meta.db'}", clock)
-    engine = Engine(root / "engine", clock=clock)
-    server = NbdServer(meta, engine, port=0, handshake_timeout=0.2)
-    await server.start()
-    assert server.address is not None
-    loop = asyncio.get_running_loop()
-    try:
-        with socket.create_connection(server.address, timeout=10) as idle:
-            silent = await loop.run_in_executor(None, _until_closed, idle)
-        with socket.create_connection(server.address, timeout=10) as haggler:
+    async with nbd_server(root, handshake_timeout=0.2) as server:
+        address = server.address
+        assert address is not None
+        loop = asyncio.get_running_loop()
+        with socket.create_connection(address, timeout=10) as idle:
+            silent = await loop.run_in_executor(None, read_until_closed, idle)
+        with socket.create_connection(address, timeout=10) as haggler:
             # Greeted, flags sent, then an option header whose data never comes.
             haggler.sendall(struct.pack(">I", 3) + struct.pack(">QII", IHAVEOPT, 3, 100))
-            stalled = await loop.run_in_executor(None, _until_closed, haggler)
-    finally:
-        await server.stop()
-        engine.close()
-        meta.close()
+            stalled = await loop.run_in_executor(None, read_until_closed, haggler)
     return silent, stalled
 
 
