@@ -28,7 +28,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -213,14 +213,18 @@ class Checkpoint:
     def needs_preserve(self, offset: int, length: int) -> bool:
         """Whether a write to the range must wait for old content to be preserved.
         Call with the disk's locks for the range held."""
-        if self.failed is not None or length <= 0:
-            return False
+        return self.failed is None and any(True for _ in self._unpreserved(offset, length))
+
+    def _unpreserved(self, offset: int, length: int) -> Iterator[int]:
+        """Blocks of the range, within the checkpoint's size, neither preserved nor in
+        an extent the build has finished."""
         info = self.info
         bs, end = info.block_size, min(offset + length, info.size)
-        return any(
-            b not in self._preserved and self._state[b * bs // info.chunk_size] == _PENDING
-            for b in range(offset // bs, (end - 1) // bs + 1)
-        )
+        if length <= 0 or offset >= end:
+            return
+        for b in range(offset // bs, (end - 1) // bs + 1):
+            if b not in self._preserved and self._state[b * bs // info.chunk_size] == _PENDING:
+                yield b
 
     def stage(
         self, offset: int, length: int, read_live: Callable[[int, int], bytes]
@@ -231,20 +235,9 @@ class Checkpoint:
         queue of deferred writes); blocks staged but not committed still need
         preserving, so writes to them keep waiting. A block whose chunk the build
         finishes meanwhile may be copied torn: ``commit_staged`` drops it."""
-        if length <= 0:
-            return None
-        info = self.info
-        bs, end = info.block_size, min(offset + length, info.size)
-        if offset >= end:
-            return None
+        info, bs = self.info, self.info.block_size
         with self._lock:
-            blocks = [
-                b
-                for b in range(offset // bs, (end - 1) // bs + 1)
-                if b not in self._preserved
-                and b not in self._staged
-                and self._state[b * bs // info.chunk_size] == _PENDING
-            ]
+            blocks = [b for b in self._unpreserved(offset, length) if b not in self._staged]
             if not blocks or self.failed is not None:
                 return None
             need = len(blocks) * bs

@@ -119,7 +119,7 @@ class Disk:
 
     @classmethod
     def open(cls, directory: Path, max_size: int, chunks: ChunkSource) -> Disk:
-        info = DiskInfo(**json.loads((directory / "disk.json").read_text()))
+        info = read_info(directory)
         count = info.size // info.chunk_size
         path = directory / "changemap"
         try:
@@ -210,11 +210,16 @@ class Disk:
 
     # --- locking --------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def lock_range(self, offset: int, length: int) -> Iterator[tuple[int, int]]:
+    def _stripes_of(self, offset: int, length: int) -> tuple[int, int, list[int]]:
+        """The first and last chunk of a range and its stripes, in locking order."""
         cs = self.info.chunk_size
         first, last = offset // cs, (offset + max(length, 1) - 1) // cs
         stripes = sorted({c % STRIPES for c in range(first, min(last, first + STRIPES) + 1)})
+        return first, last, stripes
+
+    @contextlib.contextmanager
+    def lock_range(self, offset: int, length: int) -> Iterator[tuple[int, int]]:
+        first, last, stripes = self._stripes_of(offset, length)
         for s in stripes:
             self._stripes[s].acquire()
         try:
@@ -372,9 +377,7 @@ class Disk:
         if deferred is None or not data or not deferred.has_room(len(data)):
             return False
         self._check(offset, len(data))
-        cs = self.info.chunk_size
-        first, last = offset // cs, (offset + len(data) - 1) // cs
-        stripes = sorted({c % STRIPES for c in range(first, min(last, first + STRIPES) + 1)})
+        first, last, stripes = self._stripes_of(offset, len(data))
         taken = []
         try:
             for st in stripes:
@@ -541,6 +544,11 @@ class Disk:
             backing.close()
             for name in ("backing.manifest", "materialized"):
                 (self.dir / name).unlink(missing_ok=True)
+
+
+def read_info(directory: Path) -> DiskInfo:
+    """A disk directory's ``disk.json``."""
+    return DiskInfo(**json.loads((directory / "disk.json").read_text()))
 
 
 def _zero(fd: int, offset: int, length: int, *, punch: bool) -> None:

@@ -16,7 +16,6 @@ engine coordinate through the store lock.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import shutil
@@ -41,7 +40,7 @@ from disksnap.engine.checkpoint import Checkpoint, CheckpointInfo
 from disksnap.engine.chunkcache import ChunkCache
 from disksnap.engine.chunkstore import ChunkStore
 from disksnap.engine.config import EngineConfig
-from disksnap.engine.disk import Disk, DiskInfo
+from disksnap.engine.disk import Disk, DiskInfo, read_info
 from disksnap.engine.errors import (
     BuildCancelled,
     CheckpointNotFound,
@@ -129,10 +128,9 @@ class Engine:
                 with disk.all_locks():
                     disk.attach_checkpoint(cp)
         for info_file in (self.root / "disks").glob("*/disk.json"):
-            if not info_file.parent.name.startswith(".") and json.loads(info_file.read_text()).get(
-                "backing"
-            ):
-                self._lazy.add(info_file.parent.name)
+            directory = info_file.parent
+            if not directory.name.startswith(".") and read_info(directory).backing:
+                self._lazy.add(directory.name)
         if isinstance(self.backend, LocalBackend):
             self.backend.sweep_temporaries()
 
