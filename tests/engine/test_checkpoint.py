@@ -68,6 +68,23 @@ def test_writes_after_checkpoint_do_not_reach_the_snapshot(
     assert read_all(disk) == after
 
 
+def test_read_frozen_into_a_used_buffer_gives_the_frozen_content(
+    engine: Engine, rng: random.Random
+) -> None:
+    # The build reuses one buffer per thread: nothing of what it held may show through.
+    disk = engine.create_disk("d", 8 * MiB)
+    cs = disk.chunk_size
+    before = rng.randbytes(cs)
+    disk.write(0, before)
+    engine.create_checkpoint("d", "s1")
+    disk.write(64 * KiB, rng.randbytes(100 * KiB))  # preserved first, then patched back
+    disk.flush()
+    buf = bytearray(rng.randbytes(cs))
+    assert disk.read_frozen(0, buf) == before
+    assert disk.read_frozen(1, buf) is None  # a hole: the buffer is not used
+    engine.build_snapshot("s1")
+
+
 def test_writes_to_built_extents_are_not_preserved(engine: Engine, rng: random.Random) -> None:
     disk = engine.create_disk("d", 1 * MiB)
     disk.write(0, rng.randbytes(1 * MiB))

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 
 from disksnap.engine.deferred import DeferredWrites, Pending
-from disksnap.engine.disk import Disk
+from disksnap.engine.disk import NOWAIT_MAX, Disk
 from disksnap.engine.engine import Engine
 from tests.engine.conftest import KiB, MiB
 from tests.engine.helpers import read_all, restored
@@ -202,35 +202,65 @@ def test_the_overlap_index_agrees_with_a_scan_of_the_queue() -> None:
         assert q.overlaps(offset, length) == bool(scan)
 
 
-def test_queue_write_nowait_queues_only_what_needs_no_waiting(
+def test_write_nowait_queues_what_needs_preserving_and_writes_what_does_not(
     engine: Engine, frozen: tuple[Disk, bytes]
 ) -> None:
     disk, before = frozen
     with preserver_held(disk):
-        assert disk.queue_write_nowait(0, b"n" * 4 * KiB)  # needs preserving: queued
+        assert disk.write_nowait(0, b"n" * 4 * KiB)  # needs preserving: queued
         assert queued(disk) == 1
         assert disk.read(0, 4 * KiB) == b"n" * 4 * KiB
     disk.flush()
-    # Block 0 is preserved now: a write there goes to the file, which may block.
-    assert not disk.queue_write_nowait(4 * KiB, b"m" * 4 * KiB)
+    # Block 0 is preserved now: a write there goes to the page cache at once.
+    assert disk.write_nowait(4 * KiB, b"m" * 4 * KiB)
     assert queued(disk) == 0
-    assert disk.read(4 * KiB, 4 * KiB) == before[4 * KiB : 8 * KiB]  # nothing happened
-    # Another thread holding the range's lock: no waiting for it.
-    with disk.lock_range(512 * KiB, 1):
-        assert not disk.queue_write_nowait(512 * KiB, b"l" * 4 * KiB)
+    assert disk.read(0, 8 * KiB) == b"n" * 4 * KiB + b"m" * 4 * KiB
     engine.build_snapshot("s1")
     assert restored(engine, "s1") == before
 
 
-def test_queue_write_nowait_without_a_checkpoint_does_nothing(
+def test_write_nowait_does_nothing_where_it_would_wait(
+    engine: Engine, frozen: tuple[Disk, bytes]
+) -> None:
+    disk, before = frozen
+    disk.write(0, b"p" * 4 * KiB)
+    disk.flush()  # block 0 is preserved: writes there would go straight to the file
+    # Another thread holding the range's lock: no waiting for it.
+    with disk.lock_range(512 * KiB, 1):
+        assert not disk.write_nowait(512 * KiB, b"l" * 4 * KiB)
+    # Part of a page: the kernel may have to read the page in first.
+    assert not disk.write_nowait(4 * KiB + 512, b"u" * 512)
+    assert queued(disk) == 0
+    assert disk.read(0, SIZE) == b"p" * 4 * KiB + before[4 * KiB :]  # nothing happened
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == before
+
+
+def test_write_nowait_without_a_checkpoint_writes_and_marks_the_change(
     engine: Engine, rng: random.Random
 ) -> None:
     disk = engine.create_disk("d", SIZE)
-    assert not disk.queue_write_nowait(0, rng.randbytes(4 * KiB))
-    assert disk.read(0, 4 * KiB) == bytes(4 * KiB)
+    data = rng.randbytes(8 * KiB)
+    assert disk.write_nowait(1 * MiB, data)
+    assert disk.read(1 * MiB, 8 * KiB) == data
+    assert disk.changes.is_set(1 * MiB // disk.chunk_size)
+    # Larger than a page-cache write that is certain to be quick: left to ``write``.
+    assert not disk.write_nowait(0, data * (NOWAIT_MAX // len(data) + 1))
+    assert disk.read(0, 8 * KiB) == bytes(8 * KiB)
 
 
-def test_queue_write_nowait_leaves_a_full_queue_to_write(
+def test_write_nowait_leaves_a_lazily_restored_disk_to_write(
+    engine: Engine, frozen: tuple[Disk, bytes]
+) -> None:
+    _, before = frozen
+    engine.build_snapshot("s1")
+    lazy = engine.restore_lazy("s1", "lazy")
+    # Copying in from the snapshot reads chunks and syncs: not for the event loop.
+    assert not lazy.write_nowait(0, b"z" * 4 * KiB)
+    assert lazy.read(0, SIZE) == before
+
+
+def test_write_nowait_leaves_a_full_queue_to_write(
     engine: Engine, frozen: tuple[Disk, bytes]
 ) -> None:
     disk, _ = frozen
@@ -238,6 +268,6 @@ def test_queue_write_nowait_leaves_a_full_queue_to_write(
     assert deferred is not None
     deferred.limit = 8 * KiB
     with preserver_held(disk):
-        assert disk.queue_write_nowait(0, b"a" * 8 * KiB)
-        assert not disk.queue_write_nowait(256 * KiB, b"b" * 4 * KiB)  # no room
+        assert disk.write_nowait(0, b"a" * 8 * KiB)
+        assert not disk.write_nowait(256 * KiB, b"b" * 4 * KiB)  # no room
         assert queued(disk) == 1

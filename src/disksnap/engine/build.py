@@ -57,6 +57,15 @@ class _Context:
     stats: BuildStats
     seen: dict[str, int] = field(default_factory=dict)
     mutex: threading.Lock = field(default_factory=threading.Lock)
+    local: threading.local = field(default_factory=threading.local)
+
+    def buffer(self) -> bytearray:
+        """This pool thread's read buffer, reused for every extent it processes (a new
+        one would be zero-filled holding the GIL, see ``Disk.read_frozen``)."""
+        buf: bytearray | None = getattr(self.local, "buffer", None)
+        if buf is None:
+            buf = self.local.buffer = bytearray(self.cp.info.chunk_size)
+        return buf
 
     def count(self, name: str, n: int = 1) -> None:
         with self.mutex:
@@ -197,7 +206,7 @@ def _is_zero(data: bytes | bytearray) -> bool:
 def _read_and_process(ctx: _Context, extent: int) -> JournalEntry:
     # Reading in the pool too keeps several reads in flight (a deeper I/O queue) and
     # the calling thread free to keep the pool fed.
-    data = ctx.disk.read_frozen(extent)
+    data = ctx.disk.read_frozen(extent, ctx.buffer())
     if data is not None:
         ctx.count("read_extents")
         ctx.count("read_bytes", len(data))

@@ -39,6 +39,8 @@ from disksnap.engine.fileio import (
 )
 
 STRIPES = 64
+PAGE = 4096
+NOWAIT_MAX = 128 * 1024  # largest write ``write_nowait`` puts in the page cache itself
 log = logging.getLogger(__name__)
 
 
@@ -369,14 +371,25 @@ class Disk:
 
     # --- deferred writes (deferred.py) ---------------------------------------------------
 
-    def queue_write_nowait(self, offset: int, data: bytes) -> bool:
-        """Queue a write that must wait for copy-before-write, if that needs no waiting
-        (no lock held by another thread, room in the queue): True if queued. Otherwise
-        nothing happened and the caller uses ``write`` - from a thread that may block."""
+    def write_nowait(self, offset: int, data: bytes) -> bool:
+        """Do a write now if that needs no waiting - for a lock another thread holds,
+        for room in the queue, for a sync or for a page read: True if done. Otherwise
+        nothing happened and the caller uses ``write``, from a thread that may block.
+
+        A write that must wait for copy-before-write is queued (``_defer``); any other
+        goes to the page cache, if it is at most ``NOWAIT_MAX`` bytes, whole pages (a
+        partial page may have to be read in first) and the disk has no backing (copying
+        in from a snapshot reads chunks and syncs)."""
         deferred = self._deferred
-        if deferred is None or not data or not deferred.has_room(len(data)):
+        if not data or (deferred is not None and not deferred.has_room(len(data))):
             return False
         self._check(offset, len(data))
+        direct = (
+            self.backing is None
+            and len(data) <= NOWAIT_MAX
+            and offset % PAGE == 0
+            and len(data) % PAGE == 0
+        )
         first, last, stripes = self._stripes_of(offset, len(data))
         taken = []
         try:
@@ -387,7 +400,20 @@ class Disk:
             with self._state:
                 if self._closed:
                     return False  # ``write`` raises what a closed disk raises
-            return bool(self._defer(offset, len(data), data, first, last))
+                self._active += 1
+            try:
+                if self._defer(offset, len(data), data, first, last):
+                    return True
+                if not direct:
+                    return False
+                self.changes.mark(first, last)
+                pwrite_full(self._fd, data, offset)
+                return True
+            finally:
+                with self._state:
+                    self._active -= 1
+                    if not self._active:
+                        self._state.notify_all()
         finally:
             for st in reversed(taken):
                 self._stripes[st].release()
@@ -496,8 +522,11 @@ class Disk:
 
     # --- checkpoint support ---------------------------------------------------------
 
-    def read_frozen(self, extent: int) -> bytes | bytearray | None:
-        """Extent content at the active checkpoint's moment; None when it is all hole."""
+    def read_frozen(self, extent: int, into: bytearray | None = None) -> bytes | bytearray | None:
+        """Extent content at the active checkpoint's moment; None when it is all hole.
+        ``into``, a buffer of the extent's length, is filled and returned instead of a
+        new one: a new 4 MiB buffer is zero-filled holding the GIL, which the serving
+        threads then wait for."""
         cp = self.checkpoint
         if cp is None:
             raise DiskBusy(f"disk {self.disk_id} has no active checkpoint")
@@ -518,8 +547,10 @@ class Disk:
             # copies hold the GIL, which the serving threads wait for.
             read: bytearray | None = None
             if has_data(fd, start, length):
-                read = bytearray(length)
-                pread_into(fd, read, start)
+                read = into if into is not None and len(into) == length else bytearray(length)
+                got = pread_into(fd, read, start)
+                if got < length:  # past the end of the file reads as zeroes
+                    read[got:] = bytes(length - got)
             with self.lock_extent(extent):
                 return cp.patch_extent(extent, read)
 

@@ -20,16 +20,17 @@ _fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int6
 _fallocate.restype = ctypes.c_int
 
 
-def pread_into(fd: int, buf: bytearray | memoryview, offset: int) -> None:
-    """Fill ``buf`` from ``offset`` without an intermediate copy; beyond the end of the
-    file it keeps what it holds (zeroes, for a new bytearray)."""
+def pread_into(fd: int, buf: bytearray | memoryview, offset: int) -> int:
+    """Fill ``buf`` from ``offset`` without an intermediate copy; return the bytes read.
+    Beyond the end of the file it keeps what it holds (zeroes, for a new bytearray)."""
     view = memoryview(buf)
     got = 0
     while got < len(view):
         n = os.preadv(fd, [view[got:]], offset + got)
         if n == 0:
-            return
+            break
         got += n
+    return got
 
 
 def pread_full(fd: int, length: int, offset: int) -> bytes:

@@ -103,8 +103,8 @@ class DiskExport:
         self.disk.write(offset, data, fua=fua)
 
     def write_nowait(self, offset: int, data: bytes) -> bool:
-        # Only a write queued for copy-before-write is certain not to block.
-        return not self.read_only and self.disk.queue_write_nowait(offset, data)
+        # A queued write, or a small whole-page one into the page cache, does not block.
+        return not self.read_only and self.disk.write_nowait(offset, data)
 
     def write_zeroes(self, offset: int, length: int, *, punch: bool, fua: bool) -> None:
         self._writable()
