@@ -5,9 +5,8 @@ before it returns (``Engine.restore``)."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 
 from disksnap.engine.build import Progress
 from disksnap.engine.disk import Disk
@@ -26,22 +25,27 @@ def hydrate_disk(
         return
     pending = disk.backing.pending_extents()
     total, done = len(pending) * disk.chunk_size, 0
-    inflight: deque[Future[bool]] = deque()
+    inflight: set[Future[bool]] = set()
+
+    def collect(keep: int) -> None:
+        # Whichever extents finish first: waiting for the oldest (one slow fdatasync)
+        # left the pool's threads waiting for work a third of the time.
+        nonlocal inflight, done
+        while len(inflight) > keep:
+            finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+            for f in finished:
+                f.result()
+            done += len(finished) * disk.chunk_size
+            if progress is not None:
+                progress(done, total)
+
     try:
         for extent in pending:
             if check_stop is not None:
                 check_stop()
-            inflight.append(pool.submit(disk.hydrate_extent, extent))
-            while len(inflight) >= max_inflight:
-                inflight.popleft().result()
-                done += disk.chunk_size
-                if progress is not None:
-                    progress(done, total)
-        while inflight:
-            inflight.popleft().result()
-            done += disk.chunk_size
-            if progress is not None:
-                progress(done, total)
+            inflight.add(pool.submit(disk.hydrate_extent, extent))
+            collect(max_inflight - 1)
+        collect(0)
     finally:
         for f in inflight:
             f.cancel()
