@@ -236,6 +236,19 @@ def test_write_nowait_does_nothing_where_it_would_wait(
     assert restored(engine, "s1") == before
 
 
+def test_write_nowait_leaves_copy_before_write_to_write_once_the_queue_is_gone(
+    engine: Engine, frozen: tuple[Disk, bytes]
+) -> None:
+    # Closing stops the queue before it closes the file, with the checkpoint still
+    # attached: a write in between must preserve the old block, so go to ``write``.
+    disk, before = frozen
+    disk._stop_deferring()
+    assert not disk.write_nowait(0, b"w" * 4 * KiB)
+    disk.write(0, b"w" * 4 * KiB)
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == before
+
+
 def test_write_nowait_without_a_checkpoint_writes_and_marks_the_change(
     engine: Engine, rng: random.Random
 ) -> None:

@@ -384,12 +384,6 @@ class Disk:
         if not data or (deferred is not None and not deferred.has_room(len(data))):
             return False
         self._check(offset, len(data))
-        direct = (
-            self.backing is None
-            and len(data) <= NOWAIT_MAX
-            and offset % PAGE == 0
-            and len(data) % PAGE == 0
-        )
         first, last, stripes = self._stripes_of(offset, len(data))
         taken = []
         try:
@@ -402,13 +396,7 @@ class Disk:
                     return False  # ``write`` raises what a closed disk raises
                 self._active += 1
             try:
-                if self._defer(offset, len(data), data, first, last):
-                    return True
-                if not direct:
-                    return False
-                self.changes.mark(first, last)
-                pwrite_full(self._fd, data, offset)
-                return True
+                return self._write_locked_nowait(offset, data, first, last)
             finally:
                 with self._state:
                     self._active -= 1
@@ -417,6 +405,23 @@ class Disk:
         finally:
             for st in reversed(taken):
                 self._stripes[st].release()
+
+    def _write_locked_nowait(self, offset: int, data: bytes, first: int, last: int) -> bool:
+        """``write_nowait`` once the range's locks are held and the disk is open."""
+        if self.checkpoint is not None and self._deferred is None:
+            return False  # no queue (closing, a backing): ``write`` preserves
+        if self._defer(offset, len(data), data, first, last):
+            return True
+        direct = (
+            self.backing is None
+            and len(data) <= NOWAIT_MAX
+            and offset % PAGE == 0
+            and len(data) % PAGE == 0
+        )
+        if direct:
+            self.changes.mark(first, last)
+            pwrite_full(self._fd, data, offset)
+        return direct
 
     def _wait_room(self, size: int) -> None:
         deferred = self._deferred
