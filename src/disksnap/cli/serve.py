@@ -93,7 +93,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         nbd=f"nbd://{args.host}:{args.nbd_port}",
         ca_cert=None,
     )
-    # Transports served beside REST on the same event loop.
+    # Transports served beside REST: gRPC on the same event loop, NBD on its own.
     listeners: list[Listener] = [
         serve_grpc.listener(args, services, data, clock, registry=metrics.registry, pools=pools)
     ]
@@ -140,7 +140,7 @@ class Endpoints:
 
 
 class Listener(Protocol):
-    """A transport served beside REST on the same event loop (gRPC, NBD)."""
+    """A transport served beside REST (gRPC, NBD), started and stopped from its loop."""
 
     async def start(self, endpoints: Endpoints) -> None:
         """Bind and start serving; record the actual address in ``endpoints``."""

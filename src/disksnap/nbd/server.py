@@ -1,4 +1,5 @@
-"""The NBD listener of ``disksnap serve``: one asyncio server on the serve loop, disk
+"""The NBD listener of ``disksnap serve``: one asyncio server on the loop it is started
+on (``disksnap serve`` gives it a loop and a thread of its own, cli/serve_nbd.py), disk
 I/O in its own thread pool.
 
 Access control is the network: NBD carries no credentials here, so the server binds
