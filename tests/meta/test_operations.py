@@ -121,6 +121,27 @@ def test_expired_lease_is_reclaimed(queue: Meta, clock: FakeClock) -> None:
         assert tx.operations.get("op1").lease_owner == "w2"
 
 
+def test_any_claimable_says_what_claim_would_find(queue: Meta, clock: FakeClock) -> None:
+    # A read-only transaction answers it (PostgreSQL enforces read-only).
+    def any_claimable(kinds: list[str] | None = None) -> bool:
+        with queue.transaction(readonly=True) as tx:
+            return tx.operations.any_claimable(kinds=kinds)
+
+    assert not any_claimable()
+    with queue.transaction() as tx:
+        tx.operations.insert(operation("done", done=True, result=ERROR))
+    assert not any_claimable()
+    with queue.transaction() as tx:
+        tx.operations.insert(operation("op1"))
+    assert any_claimable()
+    assert not any_claimable(kinds=["no-such-kind"])
+    with queue.transaction() as tx:
+        assert tx.operations.claim("w1", LEASE) is not None
+    assert not any_claimable()  # leased
+    clock.advance(LEASE.total_seconds())
+    assert any_claimable()  # the lease expired
+
+
 def test_heartbeat(queue: Meta, clock: FakeClock) -> None:
     with queue.transaction() as tx:
         tx.operations.insert(operation("op1"))

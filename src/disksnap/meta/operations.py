@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -139,11 +140,7 @@ class Operations(Repository):
         """Lease the oldest claimable operation (of ``kinds``, if given) to ``owner``;
         ``None`` when there is none."""
         now = self._clock.now()
-        claimable = sa.or_(_T.c.lease_owner.is_(None), _T.c.lease_expires_at <= now)
-        query = sa.select(_T.c.id).where(sa.not_(_T.c.done), claimable)
-        if kinds is not None:
-            query = query.where(_T.c.kind.in_(list(kinds)))
-        query = query.order_by(_T.c.created_at, _T.c.id).limit(1)
+        query = _claimable(now, kinds).order_by(_T.c.created_at, _T.c.id).limit(1)
         op_id = self._conn.execute(query.with_for_update(skip_locked=True)).scalar()
         if op_id is None:
             return None
@@ -158,6 +155,12 @@ class Operations(Repository):
             )
         )
         return self.get(op_id)
+
+    def any_claimable(self, *, kinds: Collection[str] | None = None) -> bool:
+        """Whether ``claim`` would find an operation now: a read, so that a worker with
+        nothing to do need not take SQLite's writer lock to find that out."""
+        query = _claimable(self._clock.now(), kinds).limit(1)
+        return self._conn.execute(query).first() is not None
 
     def _owned_update(
         self, op_id: str, owner: str, now: dt.datetime, **values: object
@@ -199,3 +202,12 @@ class Operations(Repository):
             lease_owner=None,
             lease_expires_at=None,
         )
+
+
+def _claimable(now: dt.datetime, kinds: Collection[str] | None) -> sa.Select[Any]:
+    """Ids of operations not done whose lease is free or expired (of ``kinds``)."""
+    claimable = sa.or_(_T.c.lease_owner.is_(None), _T.c.lease_expires_at <= now)
+    query = sa.select(_T.c.id).where(sa.not_(_T.c.done), claimable)
+    if kinds is not None:
+        query = query.where(_T.c.kind.in_(list(kinds)))
+    return query

@@ -37,6 +37,9 @@ class Worker:
 
     def run_once(self) -> bool:
         """Claim and run one operation; False when there was none to claim."""
+        with self.env.meta.transaction(readonly=True) as tx:
+            if not tx.operations.any_claimable(kinds=list(self.jobs)):
+                return False
         with self.env.meta.transaction() as tx:
             op = tx.operations.claim(self.owner, self.lease, kinds=list(self.jobs))
         if op is None:
