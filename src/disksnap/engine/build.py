@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
 from disksnap.engine.backends.base import Backend, KeyNotFound
@@ -25,6 +25,7 @@ from disksnap.engine.chunkstore import ChunkStore
 from disksnap.engine.disk import Disk
 from disksnap.engine.errors import ChunkMissing
 from disksnap.engine.fileio import write_file_atomic
+from disksnap.engine.inflight import first_finished
 from disksnap.engine.manifest import Manifest, ManifestBuilder, decode, manifest_key
 from disksnap.engine.storelock import StoreLock
 
@@ -132,12 +133,8 @@ def build(
             progress(min(done, total), total)
 
     def collect(keep: int) -> None:
-        # Whichever extents finish first, so one slow extent (a chunk to compress, a
-        # slow fsync) does not leave the pool without work behind it.
-        nonlocal inflight
-        while len(inflight) > keep:
-            finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-            batch.extend(f.result() for f in finished)
+        for entries in first_finished(inflight, keep):
+            batch.extend(entries)
 
     try:
         for i in todo:

@@ -391,17 +391,11 @@ class Disk:
                 if not self._stripes[st].acquire(blocking=False):
                     return False
                 taken.append(st)
-            with self._state:
-                if self._closed:
-                    return False  # ``write`` raises what a closed disk raises
-                self._active += 1
             try:
-                return self._write_locked_nowait(offset, data, first, last)
-            finally:
-                with self._state:
-                    self._active -= 1
-                    if not self._active:
-                        self._state.notify_all()
+                with self._io():
+                    return self._write_locked_nowait(offset, data, first, last)
+            except DiskNotFound:
+                return False  # closed: ``write`` raises it
         finally:
             for st in reversed(taken):
                 self._stripes[st].release()

@@ -6,10 +6,11 @@ before it returns (``Engine.restore``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import Executor, Future
 
 from disksnap.engine.build import Progress
 from disksnap.engine.disk import Disk
+from disksnap.engine.inflight import first_finished
 
 
 def hydrate_disk(
@@ -28,13 +29,9 @@ def hydrate_disk(
     inflight: set[Future[bool]] = set()
 
     def collect(keep: int) -> None:
-        # Whichever extents finish first: waiting for the oldest (one slow fdatasync)
-        # left the pool's threads waiting for work a third of the time.
-        nonlocal inflight, done
-        while len(inflight) > keep:
-            finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-            for f in finished:
-                f.result()
+        # Waiting for the oldest left the pool's threads idle a third of the time.
+        nonlocal done
+        for finished in first_finished(inflight, keep):
             done += len(finished) * disk.chunk_size
             if progress is not None:
                 progress(done, total)
