@@ -31,6 +31,7 @@ def main(root: Path) -> None:
         engine.create_checkpoint("d", "s1")
     print("checkpoint", flush=True)
     out = threading.Lock()
+    acked = threading.Event()
 
     def writer() -> None:
         # Back to front, so the writes hit extents the build has not read yet.
@@ -39,11 +40,15 @@ def main(root: Path) -> None:
             disk.flush()
             with out:
                 print("ack", i, flush=True)
+            acked.set()
             time.sleep(0.002)
 
     threading.Thread(target=writer, daemon=True).start()
 
     def progress(done: int, total: int) -> None:
+        # The parent kills after a number of reports: let the writer be acknowledged
+        # at least once by then, however slow the machine is.
+        acked.wait(30)
         with out:
             print("progress", done, total, flush=True)
         time.sleep(0.3)

@@ -62,6 +62,7 @@ def test_writes_after_checkpoint_do_not_reach_the_snapshot(
     disk.trim(1 * MiB, 512 * KiB)
     disk.write_zeroes(3 * MiB + 7, 70_000, punch=False)
     after = read_all(disk)
+    disk.flush()  # the copies are made by the preserver thread; flush waits for them
     assert engine.checkpoint_usage("s1") > 0
     engine.build_snapshot("s1")
     assert restored(engine, "s1") == before
@@ -114,6 +115,7 @@ def test_preserved_space_is_bounded_and_the_writer_is_not_blocked(
         engine.create_checkpoint("d", "s1")
         new = rng.randbytes(2 * MiB)
         disk.write(0, new)  # needs 2 MiB of preservation; the bound is 64 KiB
+        disk.flush()  # the preserver thread has met the bound
         assert read_all(disk) == new  # the write went through
         assert engine.checkpoint_usage("s1") <= 64 * KiB
         with pytest.raises(PreserveLimitExceeded):
@@ -218,6 +220,7 @@ def test_writers_go_on_while_the_checkpoint_is_made_durable(
     monkeypatch.setattr(Checkpoint, "seal", seal_with_a_writer)
     engine.create_checkpoint("d", "s1")
     assert (engine.root / "checkpoints" / "s1" / "changed").exists()
+    disk.flush()  # the copy is made by the preserver thread; flush waits for it
     assert engine.checkpoint_usage("s1") > 0
     engine.build_snapshot("s1")
     assert restored(engine, "s1") == before
