@@ -1,5 +1,7 @@
 """Turn integrity errors of either driver into a small description, and run statements
-that may violate a constraint inside a savepoint so the transaction stays usable.
+that may violate a constraint so that the transaction stays usable: on PostgreSQL inside
+a savepoint (a failed statement aborts the whole transaction otherwise); on SQLite as
+they are, since SQLite undoes just the failing statement and the transaction goes on.
 
 psycopg reports a SQLSTATE and ``Key (folder_id, name)=(…) already exists``; sqlite3
 reports ``UNIQUE constraint failed: disks.folder_id, disks.name``. Both name the columns,
@@ -10,13 +12,14 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from disksnap.domain.errors import DisksnapError
+from disksnap.meta.db import SQLITE
 
 _PG_KEY = re.compile(r"Key \(([^)]*)\)=")
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.*)$")
@@ -65,13 +68,18 @@ Translate = Callable[[Violation], DisksnapError | None]
 
 
 def execute_checked(
-    connection: sa.Connection, statement: sa.Executable, translate: Translate
+    connection: sa.Connection,
+    statement: sa.Executable,
+    translate: Translate,
+    params: Mapping[str, Any] | None = None,
 ) -> sa.CursorResult[Any]:
-    """Execute ``statement`` in a savepoint; on an integrity error raise what ``translate``
-    returns for it (re-raise the original when it returns ``None``)."""
+    """Execute ``statement`` (in a savepoint on PostgreSQL); on an integrity error raise
+    what ``translate`` returns for it (re-raise the original when it returns ``None``)."""
     try:
+        if connection.dialect.name == SQLITE:
+            return connection.execute(statement, params)
         with connection.begin_nested():
-            return connection.execute(statement)
+            return connection.execute(statement, params)
     except sa.exc.IntegrityError as exc:
         error = translate(classify(exc))
         if error is None:

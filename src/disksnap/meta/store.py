@@ -9,8 +9,8 @@
 Every repository method of ``tx`` runs in that one transaction: it commits when the
 block ends normally and rolls back when it raises. Expected failures are domain errors
 (``disksnap.meta.errors``); an unreachable or locked database is ``MetaUnavailable``.
-A transaction that failed with a domain error raised by this layer may go on: the
-failing statement ran in a savepoint.
+A transaction that failed with a domain error raised by this layer may go on: only the
+failing statement is undone (``integrity.execute_checked``).
 
 Isolation: SQLite serializes write transactions (``BEGIN IMMEDIATE``); read-only ones run
 beside them on a WAL snapshot. PostgreSQL runs ``READ COMMITTED``: use ``for_update=True``
