@@ -15,13 +15,21 @@ from disksnap.meta.records import IdempotencyRecord
 
 _K = s.idempotency_keys
 _Q = s.quotas
+# Built once, run with bound values (see ``base.by_key``).
+_KEY = sa.select(_K).where(
+    _K.c.subject_id == sa.bindparam("subject_id"), _K.c.key == sa.bindparam("key")
+)
+_KEY_INSERT = _K.insert()
+_LIMITS = sa.select(_Q.c.metric, _Q.c.limit_value).where(
+    _Q.c.folder_id == sa.bindparam("folder_id")
+)
 
 
 class IdempotencyKeys(Repository):
     """``(subject_id, key) -> (request_hash, operation_id)``, kept until purged."""
 
     def get(self, subject_id: str, key: str) -> IdempotencyRecord | None:
-        row = self._maybe(sa.select(_K).where(_K.c.subject_id == subject_id, _K.c.key == key))
+        row = self._maybe(_KEY, {"subject_id": subject_id, "key": key})
         if row is None:
             return None
         return IdempotencyRecord(
@@ -50,7 +58,7 @@ class IdempotencyKeys(Repository):
             "operation_id": record.operation_id,
             "created_at": record.created_at,
         }
-        execute_checked(self._conn, _K.insert().values(values), translate)
+        execute_checked(self._conn, _KEY_INSERT, translate, values)
 
     def purge(self, older_than: dt.datetime) -> int:
         """Delete keys created before ``older_than``; return how many."""
@@ -96,8 +104,7 @@ class Quotas(Repository):
 
     def limits(self, folder_id: str, defaults: Mapping[str, int]) -> dict[str, int]:
         """Every limit of the folder: ``defaults`` overridden by the folder's own."""
-        query = sa.select(_Q.c.metric, _Q.c.limit_value).where(_Q.c.folder_id == folder_id)
         merged = dict(defaults)
-        for metric, value in self._conn.execute(query):
+        for metric, value in self._conn.execute(_LIMITS, {"folder_id": folder_id}):
             merged[metric] = int(value)
         return merged

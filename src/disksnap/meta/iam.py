@@ -24,6 +24,10 @@ def _folder(row: sa.RowMapping) -> Folder:
     return Folder(id=row["id"], name=row["name"], created_at=row["created_at"])
 
 
+_FOLDER = by_key(s.folders)
+_FOLDER_FOR_UPDATE = _FOLDER.with_for_update()
+
+
 class Folders(Repository):
     """Folders: the unit of ownership, roles and quotas. A non-empty name is unique."""
 
@@ -37,10 +41,8 @@ class Folders(Repository):
         """Raise ``FolderNotFound``. ``for_update`` locks the row until the transaction ends
         (PostgreSQL; SQLite write transactions are serialized anyway), e.g. to check a
         quota and insert without a concurrent insert slipping in between."""
-        query = sa.select(s.folders).where(s.folders.c.id == folder_id)
-        if for_update:
-            query = query.with_for_update()
-        return _folder(self._one(query, lambda: FolderNotFound(folder_id)))
+        query = _FOLDER_FOR_UPDATE if for_update else _FOLDER
+        return _folder(self._one(query, lambda: FolderNotFound(folder_id), {"id": folder_id}))
 
     def find_by_name(self, name: str) -> Folder | None:
         row = self._maybe(sa.select(s.folders).where(s.folders.c.name == name))

@@ -32,7 +32,55 @@ from disksnap.meta.records import Operation, OperationResult
 
 _T = s.operations
 _BY_ID = by_key(_T)
+_INSERT = _T.insert()
 NEWEST_FIRST = Order(SortField.CREATED_AT, descending=True)
+
+
+def _claimable(with_kinds: bool) -> sa.Select[Any]:
+    """Ids of operations not done whose lease is free or expired at ``:now`` (of
+    ``:kinds``)."""
+    free = sa.or_(_T.c.lease_owner.is_(None), _T.c.lease_expires_at <= sa.bindparam("now"))
+    query = sa.select(_T.c.id).where(sa.not_(_T.c.done), free)
+    if with_kinds:
+        query = query.where(_T.c.kind.in_(sa.bindparam("kinds", expanding=True)))
+    return query
+
+
+# The queue's statements are built once (by whether they filter on kinds) and run with
+# bound values: building one per call, and its cache key, was most of a claim's CPU.
+_ANY = {k: _claimable(k).limit(1) for k in (False, True)}
+_NEXT = {
+    k: _claimable(k).order_by(_T.c.created_at, _T.c.id).limit(1).with_for_update(skip_locked=True)
+    for k in (False, True)
+}
+_TAKE = (
+    _T.update()
+    .where(_T.c.id == sa.bindparam("op_id"))
+    .values(
+        lease_owner=sa.bindparam("owner"),
+        lease_expires_at=sa.bindparam("expires"),
+        attempts=_T.c.attempts + 1,
+        modified_at=sa.bindparam("now"),
+    )
+    .returning(*_T.c)
+)
+
+
+def _owned(*columns: str) -> sa.Update:
+    """Set ``columns`` (bound as ``:v_<column>``) and ``modified_at`` (``:now``) of the
+    operation ``:op_id`` if ``:owner`` holds its lease and it is not done; the row after."""
+    return (
+        _T.update()
+        .where(_T.c.id == sa.bindparam("op_id"), _T.c.lease_owner == sa.bindparam("owner"))
+        .where(sa.not_(_T.c.done))
+        .values({c: sa.bindparam(f"v_{c}") for c in columns} | {"modified_at": sa.bindparam("now")})
+        .returning(*_T.c)
+    )
+
+
+_HEARTBEAT = _owned("lease_expires_at")
+_RELEASE = _owned("lease_owner", "lease_expires_at")
+_FINISH = _owned("done", "result_kind", "result_bytes", "lease_owner", "lease_expires_at")
 
 
 def _result(row: sa.RowMapping) -> OperationResult | None:
@@ -91,7 +139,7 @@ class Operations(Repository):
             "attempts": op.attempts,
         }
         translate = unique_or_reference("operation", op.id)
-        execute_checked(self._conn, _T.insert().values(values), translate)
+        execute_checked(self._conn, _INSERT, translate, values)
 
     def get(self, op_id: str) -> Operation:
         """Raise ``OperationNotFound``."""
@@ -140,59 +188,55 @@ class Operations(Repository):
         """Lease the oldest claimable operation (of ``kinds``, if given) to ``owner``;
         ``None`` when there is none."""
         now = self._clock.now()
-        query = _claimable(now, kinds).order_by(_T.c.created_at, _T.c.id).limit(1)
-        op_id = self._conn.execute(query.with_for_update(skip_locked=True)).scalar()
+        params = _kinds(kinds) | {"now": now}
+        op_id = self._conn.execute(_NEXT[kinds is not None], params).scalar()
         if op_id is None:
             return None
-        self._conn.execute(
-            _T.update()
-            .where(_T.c.id == op_id)
-            .values(
-                lease_owner=owner,
-                lease_expires_at=now + lease,
-                attempts=_T.c.attempts + 1,
-                modified_at=now,
-            )
-        )
-        return self.get(op_id)
+        taken = {"op_id": op_id, "owner": owner, "expires": now + lease, "now": now}
+        return _operation(self._conn.execute(_TAKE, taken).mappings().one())
 
     def any_claimable(self, *, kinds: Collection[str] | None = None) -> bool:
         """Whether ``claim`` would find an operation now: a read, so that a worker with
         nothing to do need not take SQLite's writer lock to find that out."""
-        query = _claimable(self._clock.now(), kinds).limit(1)
-        return self._conn.execute(query).first() is not None
+        params = _kinds(kinds) | {"now": self._clock.now()}
+        return self._conn.execute(_ANY[kinds is not None], params).first() is not None
 
     def _owned_update(
-        self, op_id: str, owner: str, now: dt.datetime, **values: object
+        self, statement: sa.Update, op_id: str, owner: str, now: dt.datetime, **values: object
     ) -> Operation:
-        """Apply ``values`` if ``owner`` holds the lease of the not-done operation."""
-        result = self._conn.execute(
-            _T.update()
-            .where(_T.c.id == op_id, _T.c.lease_owner == owner, sa.not_(_T.c.done))
-            .values(modified_at=now, **values)
-        )
-        if result.rowcount == 0:
+        """Run one of the ``_owned`` statements with ``values`` (by column) if ``owner``
+        holds the lease of the not-done operation."""
+        params = {f"v_{c}": v for c, v in values.items()} | {
+            "op_id": op_id,
+            "owner": owner,
+            "now": now,
+        }
+        row = self._conn.execute(statement, params).mappings().first()
+        if row is None:
             current = self.get(op_id)
             holder = "done" if current.done else f"held by {current.lease_owner!r}"
             raise LeaseLost(f"operation {op_id} is not leased to {owner!r}: {holder}")
-        return self.get(op_id)
+        return _operation(row)
 
     def heartbeat(self, op_id: str, owner: str, lease: dt.timedelta) -> Operation:
         """Extend the lease to now + ``lease``; return the operation (its
         ``cancel_requested`` tells the worker to stop). Raise ``LeaseLost`` or
         ``OperationNotFound``."""
         now = self._clock.now()
-        return self._owned_update(op_id, owner, now, lease_expires_at=now + lease)
+        return self._owned_update(_HEARTBEAT, op_id, owner, now, lease_expires_at=now + lease)
 
     def release(self, op_id: str, owner: str) -> Operation:
         """Give the lease back so another worker may claim it at once. Raise ``LeaseLost``."""
         now = self._clock.now()
-        return self._owned_update(op_id, owner, now, lease_owner=None, lease_expires_at=None)
+        return self._owned_update(
+            _RELEASE, op_id, owner, now, lease_owner=None, lease_expires_at=None
+        )
 
     def finish(self, op_id: str, owner: str, result: OperationResult) -> Operation:
         """Mark done with ``result`` and clear the lease. Raise ``LeaseLost`` (not the owner,
         or already done) or ``OperationNotFound``."""
         return self._owned_update(
+            _FINISH,
             op_id,
             owner,
             self._clock.now(),
@@ -204,10 +248,5 @@ class Operations(Repository):
         )
 
 
-def _claimable(now: dt.datetime, kinds: Collection[str] | None) -> sa.Select[Any]:
-    """Ids of operations not done whose lease is free or expired (of ``kinds``)."""
-    claimable = sa.or_(_T.c.lease_owner.is_(None), _T.c.lease_expires_at <= now)
-    query = sa.select(_T.c.id).where(sa.not_(_T.c.done), claimable)
-    if kinds is not None:
-        query = query.where(_T.c.kind.in_(list(kinds)))
-    return query
+def _kinds(kinds: Collection[str] | None) -> dict[str, Any]:
+    return {} if kinds is None else {"kinds": list(kinds)}

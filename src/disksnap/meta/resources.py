@@ -68,6 +68,66 @@ def _db_value(value: Any) -> Any:
     return value
 
 
+class _Statements:
+    """A table's statements, built once and run with bound values (building a statement
+    per call, and SQLAlchemy's cache key for it, costs more than running it). Updates
+    set ``:v_<field>`` of the record ``:record_id`` and return the row after."""
+
+    def __init__(self, table: sa.Table) -> None:
+        self.table = table
+        self.insert = table.insert()
+        self.delete = table.delete().where(table.c.id == sa.bindparam("id"))
+        self._updates: dict[frozenset[str], sa.Update] = {}
+        self._counts: dict[tuple[str, bool], sa.Select[Any]] = {}
+        self._usage: dict[str, sa.Select[Any]] = {}
+
+    def update(self, fields: frozenset[str]) -> sa.Update:
+        statement = self._updates.get(fields)
+        if statement is None:
+            statement = (
+                self.table.update()
+                .where(self.table.c.id == sa.bindparam("record_id"))
+                .values({f: sa.bindparam(f"v_{f}") for f in sorted(fields)})
+                .returning(*self.table.c)
+            )
+            self._updates[fields] = statement
+        return statement
+
+    def count_by(self, column: str, with_statuses: bool) -> sa.Select[Any]:
+        key = (column, with_statuses)
+        query = self._counts.get(key)
+        if query is None:
+            c = self.table.c
+            query = sa.select(sa.func.count()).where(c[column] == sa.bindparam("value"))
+            if with_statuses:
+                query = query.where(c.status.in_(sa.bindparam("statuses", expanding=True)))
+            self._counts[key] = query
+        return query
+
+    def usage(self, size_column: str) -> sa.Select[Any]:
+        query = self._usage.get(size_column)
+        if query is None:
+            c = self.table.c
+            total = sa.func.coalesce(sa.func.sum(c[size_column]), 0)
+            query = sa.select(sa.func.count(), total).where(
+                c.folder_id == sa.bindparam("folder_id")
+            )
+            self._usage[size_column] = query
+        return query
+
+
+_BY_TABLE: dict[str, _Statements] = {}
+
+
+def _statements(table: sa.Table) -> _Statements:
+    """The statements of ``table`` (made on first use; the dicts only ever gain the same
+    entries, so threads racing here at worst build one twice)."""
+    found = _BY_TABLE.get(table.name)
+    if found is None:
+        found = _BY_TABLE[table.name] = _Statements(table)
+    return found
+
+
 class _Resources(Repository, Generic[R]):
     table: ClassVar[sa.Table]
     by_id: ClassVar[sa.Select[Any]]  # by_key(table)
@@ -89,7 +149,7 @@ class _Resources(Repository, Generic[R]):
         """Raise ``DuplicateId``, ``NameTaken`` or ``FolderNotFound``."""
         values = {column.name: _db_value(getattr(record, column.name)) for column in self.table.c}
         translate = self._translate(record.id, record.name, record.folder_id)
-        execute_checked(self._conn, self.table.insert().values(values), translate)
+        execute_checked(self._conn, _statements(self.table).insert, translate, values)
 
     def get(self, record_id: str, *, for_update: bool = False) -> R:
         """Raise ``DiskNotFound``/``SnapshotNotFound``. ``for_update`` locks the row until the
@@ -127,27 +187,37 @@ class _Resources(Repository, Generic[R]):
             raise TypeError(f"{self.what} fields that cannot be updated: {sorted(unknown)}")
         if not changes:
             return self.get(record_id)
-        current = self.get(record_id)
-        values = {key: _db_value(value) for key, value in changes.items()}
-        statement = self.table.update().where(self.table.c.id == record_id).values(values)
-        translate = self._translate(record_id, str(changes.get("name", "")), current.folder_id)
-        execute_checked(self._conn, statement, translate)
-        return self.get(record_id)
+        statement = _statements(self.table).update(frozenset(changes))
+        values = {f"v_{key}": _db_value(value) for key, value in changes.items()}
+        # The folder is not updatable: the only violation is a taken name.
+        translate = self._translate(record_id, str(changes.get("name", "")), "")
+        result = execute_checked(
+            self._conn, statement, translate, values | {"record_id": record_id}
+        )
+        row = result.mappings().first()
+        if row is None:
+            raise self._missing(record_id)
+        return self._record(row)
 
     def delete(self, record_id: str) -> None:
         """Remove the record; raise ``DiskNotFound``/``SnapshotNotFound``."""
-        result = self._conn.execute(self.table.delete().where(self.table.c.id == record_id))
+        result = self._conn.execute(_statements(self.table).delete, {"id": record_id})
         if result.rowcount == 0:
             raise self._missing(record_id)
 
     def usage(self, folder_id: str) -> Usage:
         """How many records the folder has (any status) and the sum of their sizes."""
-        size = self.table.c[self.size_column]
-        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(size), 0)).where(
-            self.table.c.folder_id == folder_id
-        )
-        count, total = self._conn.execute(query).one()
+        query = _statements(self.table).usage(self.size_column)
+        count, total = self._conn.execute(query, {"folder_id": folder_id}).one()
         return Usage(count=int(count), size=int(total))
+
+    def _count_by(self, column: str, value: str, statuses: Collection[str] | None) -> int:
+        """How many records have ``column`` = ``value`` (and a status in ``statuses``)."""
+        query = _statements(self.table).count_by(column, statuses is not None)
+        params: dict[str, Any] = {"value": value}
+        if statuses is not None:
+            params["statuses"] = list(statuses)
+        return int(self._conn.execute(query, params).scalar_one())
 
 
 def _labels(row: sa.RowMapping) -> dict[str, str]:
@@ -191,11 +261,8 @@ class Disks(_Resources[Disk]):
         self, snapshot_id: str, statuses: Collection[DiskStatus] | None = None
     ) -> int:
         """How many disks have ``snapshot_id`` as source (only those in ``statuses``)."""
-        table = self.table
-        query = sa.select(sa.func.count()).where(table.c.source_snapshot_id == snapshot_id)
-        if statuses is not None:
-            query = query.where(table.c.status.in_([status.value for status in statuses]))
-        return int(self._conn.execute(query).scalar_one())
+        values = None if statuses is None else [status.value for status in statuses]
+        return self._count_by("source_snapshot_id", snapshot_id, values)
 
     def update(self, disk_id: str, changes: DiskUpdate) -> Disk:
         """Change the given fields; return the updated disk. Raise ``DiskNotFound`` or
@@ -248,8 +315,5 @@ class Snapshots(_Resources[Snapshot]):
         self, disk_id: str, statuses: Collection[SnapshotStatus] | None = None
     ) -> int:
         """How many snapshots have ``disk_id`` as source (only those in ``statuses``)."""
-        table = self.table
-        query = sa.select(sa.func.count()).where(table.c.source_disk_id == disk_id)
-        if statuses is not None:
-            query = query.where(table.c.status.in_([status.value for status in statuses]))
-        return int(self._conn.execute(query).scalar_one())
+        values = None if statuses is None else [status.value for status in statuses]
+        return self._count_by("source_disk_id", disk_id, values)
