@@ -19,16 +19,17 @@ from collections.abc import Callable, Mapping
 
 from disksnap.domain import errors as d
 from disksnap.engine.errors import DiskNotFound, EngineClosing
-from disksnap.meta import Disk, DiskStatus, OperationResult
+from disksnap.meta import Disk, DiskStatus, OperationResult, Transaction
 from disksnap.meta.errors import DiskNotFound as DiskRecordNotFound
 from disksnap.service.convert import disk_proto
 from disksnap.service.core import Env
 from disksnap.service.operations import DISK_CREATE, error_result, response_result
 from disksnap.service.status import simple_status, status_of
 from disksnap.workers.lease import Lease
+from disksnap.workers.outcome import Completion, Outcome
 
 
-def create_disk(env: Env, lease: Lease) -> OperationResult | None:
+def create_disk(env: Env, lease: Lease) -> Outcome:
     disk_id = str(lease.op.params["disk_id"])
     record = _record(env, disk_id)
     if record is not None and record.status is DiskStatus.READY:  # done before a restart
@@ -55,13 +56,15 @@ def _record(env: Env, disk_id: str) -> Disk | None:
             return None
 
 
-def _ready(env: Env, lease: Lease, disk_id: str) -> OperationResult | None:
+def _ready(env: Env, lease: Lease, disk_id: str) -> Outcome:
     lease.heartbeat()  # picks up a cancel asked for while the disk was made
     if lease.cancel.is_set():
         return _cancelled(env, lease, disk_id)
-    with env.meta.transaction() as tx:
-        record = tx.disks.update(disk_id, {"status": DiskStatus.READY})
-    return response_result(disk_proto(record))
+
+    def ready(tx: Transaction) -> OperationResult:
+        return response_result(disk_proto(tx.disks.update(disk_id, {"status": DiskStatus.READY})))
+
+    return Completion(ready)
 
 
 def _make_engine_disk(env: Env, lease: Lease, disk_id: str) -> None:
@@ -91,4 +94,4 @@ def _remove_engine_disk(env: Env, disk_id: str) -> None:
         env.engine.delete_disk(disk_id)
 
 
-DISK_JOBS: Mapping[str, Callable[[Env, Lease], OperationResult | None]] = {DISK_CREATE: create_disk}
+DISK_JOBS: Mapping[str, Callable[[Env, Lease], Outcome]] = {DISK_CREATE: create_disk}

@@ -1,7 +1,8 @@
 """The jobs behind long-running operations, by operation kind.
 
-A job returns the operation's result, or None to hand the operation back unfinished
-(the engine is shutting down, or the lease was lost): it will be claimed again.
+A job returns the operation's result (``outcome.py``), or None to hand the operation
+back unfinished (the engine is shutting down, or the lease was lost): it will be claimed
+again.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from collections.abc import Callable, Mapping
 
 from disksnap.domain import errors as d
 from disksnap.engine.errors import BuildCancelled, CheckpointNotFound, EngineClosing
-from disksnap.meta import DiskStatus, Operation, OperationResult, SnapshotStatus
+from disksnap.meta import (
+    DiskStatus,
+    Operation,
+    OperationResult,
+    SnapshotStatus,
+    SnapshotUpdate,
+    Transaction,
+)
 from disksnap.service.convert import snapshot_proto
 from disksnap.service.core import Env
 from disksnap.service.operations import (
@@ -23,11 +31,12 @@ from disksnap.service.operations import (
 from disksnap.service.status import simple_status, status_of
 from disksnap.workers.disk_jobs import DISK_JOBS
 from disksnap.workers.lease import Lease
+from disksnap.workers.outcome import Completion, Outcome
 
-Job = Callable[[Env, Lease], OperationResult | None]
+Job = Callable[[Env, Lease], Outcome]
 
 
-def build_snapshot(env: Env, lease: Lease) -> OperationResult | None:
+def build_snapshot(env: Env, lease: Lease) -> Outcome:
     snapshot_id = str(lease.op.params["snapshot_id"])
     disk_id = str(lease.op.params["disk_id"])
     try:
@@ -52,13 +61,13 @@ def build_snapshot(env: Env, lease: Lease) -> OperationResult | None:
         with env.meta.transaction() as tx:
             tx.snapshots.update(snapshot_id, {"status": SnapshotStatus.ERROR})
         return error_result(status_of(e, lease.op.id))
-    sizes = env.engine.storage_sizes(disk_id)
-    with env.meta.transaction() as tx:
-        record = tx.snapshots.update(
-            snapshot_id,
-            {"status": SnapshotStatus.READY, "storage_size": sizes.get(snapshot_id, 0)},
-        )
-    return response_result(snapshot_proto(record))
+    storage_size = env.engine.storage_sizes(disk_id).get(snapshot_id, 0)
+
+    def ready(tx: Transaction) -> OperationResult:
+        changes: SnapshotUpdate = {"status": SnapshotStatus.READY, "storage_size": storage_size}
+        return response_result(snapshot_proto(tx.snapshots.update(snapshot_id, changes)))
+
+    return Completion(ready)
 
 
 def abandon_snapshot(env: Env, op: Operation) -> None:

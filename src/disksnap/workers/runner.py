@@ -7,12 +7,14 @@ import logging
 import threading
 from collections.abc import Mapping
 
+from disksnap.meta import Operation
 from disksnap.meta.errors import LeaseLost
 from disksnap.service.core import Env
 from disksnap.service.operations import error_result
 from disksnap.service.status import internal_status
 from disksnap.workers.jobs import ABANDON, JOBS, Job
 from disksnap.workers.lease import Lease
+from disksnap.workers.outcome import Completion, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -35,36 +37,46 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def run_once(self) -> bool:
-        """Claim and run one operation; False when there was none to claim."""
-        with self.env.meta.transaction(readonly=True) as tx:
-            if not tx.operations.any_claimable(kinds=list(self.jobs)):
-                return False
+    def run_once(self, *, look_first: bool = True) -> bool:
+        """Claim and run one operation; False when there was none to claim.
+        ``look_first``: find out in a read-only transaction whether there is any before
+        taking the writer's turn to claim it (an idle worker's poll holds up no writer)."""
+        if look_first:
+            with self.env.meta.transaction(readonly=True) as tx:
+                if not tx.operations.any_claimable(kinds=list(self.jobs)):
+                    return False
         with self.env.meta.transaction() as tx:
             op = tx.operations.claim(self.owner, self.lease, kinds=list(self.jobs))
         if op is None:
             return False
         lease = Lease(self.env, op, self.owner, self.lease)
         try:
-            result = self.jobs[op.kind](self.env, lease)
+            self._complete(op, self.jobs[op.kind](self.env, lease))
+        except LeaseLost:
+            log.warning("operation %s: lease lost before completion", op.id)
         except Exception:
             log.exception("operation %s (%s) failed unexpectedly", op.id, op.kind)
-            result = error_result(internal_status(op.id))
             abandon = ABANDON.get(op.kind)
             if abandon is not None:
                 try:
                     abandon(self.env, op)
                 except Exception:
                     log.exception("operation %s: cleaning up after the failure failed", op.id)
-        try:
-            with self.env.meta.transaction() as tx:
-                if result is None:
-                    tx.operations.release(op.id, self.owner)
-                else:
-                    tx.operations.finish(op.id, self.owner, result)
-        except LeaseLost:
-            log.warning("operation %s: lease lost before completion", op.id)
+            try:
+                self._complete(op, error_result(internal_status(op.id)))
+            except LeaseLost:
+                log.warning("operation %s: lease lost before completion", op.id)
         return True
+
+    def _complete(self, op: Operation, outcome: Outcome) -> None:
+        """Finish ``op`` with the outcome, or hand it back (None), in one transaction."""
+        with self.env.meta.transaction() as tx:
+            if outcome is None:
+                tx.operations.release(op.id, self.owner)
+                return
+            if isinstance(outcome, Completion):
+                outcome = outcome.apply(tx)
+            tx.operations.finish(op.id, self.owner, outcome)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name=f"worker-{self.owner}")
@@ -80,9 +92,10 @@ class Worker:
             self._thread.join()
 
     def _loop(self) -> None:
+        busy = False
         while not self._stop.is_set():
             try:
-                busy = self.run_once()
+                busy = self.run_once(look_first=not busy)
             except Exception:
                 log.exception("worker %s: claiming failed", self.owner)
                 busy = False

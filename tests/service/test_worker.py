@@ -1,0 +1,121 @@
+"""The worker loop: a job's last change commits with its operation's completion or not at
+all; a job or completion that raises ends the operation INTERNAL and its resource ERROR."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from google.rpc import status_pb2
+
+from disksnap.domain import errors as d
+from disksnap.engine.errors import CheckpointNotFound
+from disksnap.meta import OperationResult, SnapshotStatus, Transaction
+from disksnap.service.bootstrap import Admin
+from disksnap.service.core import Env
+from disksnap.service.operations import SNAPSHOT_CREATE
+from disksnap.workers.jobs import build_snapshot
+from disksnap.workers.lease import Lease
+from disksnap.workers.outcome import Completion, Outcome
+from disksnap.workers.runner import Worker
+from tests.service.conftest import Client, add_disk
+from tests.service.test_snapshots import create, meta_of
+
+LEASE = dt.timedelta(seconds=30)
+
+
+def _started(env: Env, admin: Admin, client: Client) -> tuple[str, str]:
+    """A Snapshot.Create accepted and not yet worked on: (operation id, snapshot id)."""
+    add_disk(env, admin.folder_id, "disk1")
+    op = create(client, admin.folder_id, "disk1")
+    return op.id, meta_of(op).snapshot_id
+
+
+def _snapshot_status(env: Env, snapshot_id: str) -> SnapshotStatus:
+    with env.meta.transaction(readonly=True) as tx:
+        return tx.snapshots.get(snapshot_id).status
+
+
+def _error_code(env: Env, op_id: str) -> int:
+    with env.meta.transaction(readonly=True) as tx:
+        op = tx.operations.get(op_id)
+    assert op.done
+    assert op.result is not None
+    assert op.result.kind == "error"
+    return int(status_pb2.Status.FromString(op.result.payload).code)
+
+
+def test_a_completion_commits_with_the_operation(env: Env, admin: Admin, client: Client) -> None:
+    op_id, snapshot_id = _started(env, admin, client)
+    assert Worker(env, "w").run_once()
+    assert _snapshot_status(env, snapshot_id) is SnapshotStatus.READY
+    with env.meta.transaction(readonly=True) as tx:
+        op = tx.operations.get(op_id)
+    assert op.done
+    assert op.lease_owner is None
+    assert op.result is not None
+    assert op.result.kind == "response"
+
+
+def test_a_lost_lease_rolls_the_completion_back(env: Env, admin: Admin, client: Client) -> None:
+    op_id, snapshot_id = _started(env, admin, client)
+
+    def build_then_lose_the_lease(env: Env, lease: Lease) -> Outcome:
+        outcome = build_snapshot(env, lease)
+        with env.meta.transaction() as tx:  # another worker takes the operation over
+            tx.operations.release(op_id, "w")
+            taken = tx.operations.claim("other", LEASE)
+        assert taken is not None
+        assert taken.id == op_id
+        return outcome
+
+    worker = Worker(env, "w", jobs={SNAPSHOT_CREATE: build_then_lose_the_lease})
+    assert worker.run_once()
+    # The READY status was to commit with the completion, which the lease loss refused.
+    assert _snapshot_status(env, snapshot_id) is SnapshotStatus.CREATING
+    with env.meta.transaction(readonly=True) as tx:
+        op = tx.operations.get(op_id)
+    assert not op.done
+    assert op.lease_owner == "other"
+
+
+def test_a_job_that_raises_ends_internal_and_the_snapshot_error(
+    env: Env, admin: Admin, client: Client
+) -> None:
+    op_id, snapshot_id = _started(env, admin, client)
+
+    def broken(env: Env, lease: Lease) -> Outcome:
+        raise RuntimeError("a bug")
+
+    assert Worker(env, "w", jobs={SNAPSHOT_CREATE: broken}).run_once()
+    assert _error_code(env, op_id) == d.Code.INTERNAL
+    assert _snapshot_status(env, snapshot_id) is SnapshotStatus.ERROR
+    with pytest.raises(CheckpointNotFound):  # the checkpoint was dropped
+        env.engine.checkpoint_usage(snapshot_id)
+
+
+def test_a_completion_that_raises_changes_nothing_of_its_own(
+    env: Env, admin: Admin, client: Client
+) -> None:
+    op_id, snapshot_id = _started(env, admin, client)
+
+    def completes_badly(env: Env, lease: Lease) -> Outcome:
+        def apply(tx: Transaction) -> OperationResult:
+            tx.snapshots.update(snapshot_id, {"name": "half-done"})
+            raise RuntimeError("a bug after a change")
+
+        return Completion(apply)
+
+    assert Worker(env, "w", jobs={SNAPSHOT_CREATE: completes_badly}).run_once()
+    assert _error_code(env, op_id) == d.Code.INTERNAL
+    with env.meta.transaction(readonly=True) as tx:
+        snapshot = tx.snapshots.get(snapshot_id)
+    assert (snapshot.status, snapshot.name) == (SnapshotStatus.ERROR, "")
+
+
+def test_a_worker_may_claim_without_looking_first(env: Env, admin: Admin, client: Client) -> None:
+    _started(env, admin, client)
+    worker = Worker(env, "w")
+    assert worker.run_once(look_first=False)
+    assert not worker.run_once(look_first=False)  # the claim itself finds nothing
+    assert not worker.run_once()
