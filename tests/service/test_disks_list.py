@@ -9,7 +9,7 @@ from yandex.cloud.compute.v1 import disk_pb2
 from yandex.cloud.compute.v1 import disk_service_pb2 as pb
 
 from disksnap.domain.clock import FakeClock
-from disksnap.domain.errors import Code
+from disksnap.domain.errors import BadRequest, Code
 from disksnap.service.bootstrap import Admin
 from disksnap.service.core import Env
 from tests.service.conftest import Client
@@ -94,6 +94,8 @@ def test_filters(
     [
         {"filter": 'zoneId = "ru-central1-a"'},
         {"filter": "name ="},
+        {"filter": 'status = "BOGUS"'},
+        {"filter": "status IN (READY, ready)"},
         {"order_by": "size"},
         {"order_by": "name sideways"},
         {"page_token": "forged"},
@@ -154,3 +156,15 @@ def test_list_needs_a_folder_and_a_role(
 def test_an_empty_folder_lists_nothing(admin: Admin, client: Client) -> None:
     page = client(f"{D}.List", pb.ListDisksRequest(folder_id=admin.folder_id))
     assert page == pb.ListDisksResponse()
+
+
+def test_an_unknown_status_in_a_filter_is_named(
+    admin: Admin, client: Client, disks: dict[str, str]
+) -> None:
+    request = pb.ListDisksRequest(folder_id=admin.folder_id, filter='status != "done"')
+    error = fails(Code.INVALID_ARGUMENT, f"{D}.List", client, request)
+    assert isinstance(error, BadRequest)
+    [violation] = error.violations
+    assert violation.field == "filter"
+    assert "'done'" in violation.description
+    assert "CREATING, READY, ERROR, DELETING" in violation.description

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
 import json
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -210,12 +211,14 @@ class PageTokens:
 
 @dataclass(frozen=True, slots=True)
 class Listable:
-    """What one List method accepts: the fields it filters and sorts on (camelCase)."""
+    """What one List method accepts: the fields it filters and sorts on (camelCase), and
+    the values an enum field (``status``) may be compared with."""
 
     kind: str
     filter_fields: tuple[str, ...] = ()
     filter_labels: bool = False
     order_fields: tuple[str, ...] = ("id",)
+    filter_enums: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +270,16 @@ def _attempt(found: list[FieldViolation], parse: Callable[[], T]) -> T | None:
 
 def _filter(text: str, listable: Listable) -> tuple[Condition, ...]:
     raise_if_any(max_length(filters.FILTER_FIELD, text, MAX_FILTER_LENGTH))
-    return filters.parse_filter(text, listable.filter_fields, labels=listable.filter_labels)
+    conditions = filters.parse_filter(text, listable.filter_fields, labels=listable.filter_labels)
+    for c in conditions:
+        allowed = listable.filter_enums.get(snake_to_camel(c.field))
+        wrong = [v for v in c.values if allowed is not None and v not in allowed]
+        if allowed is not None and wrong:
+            raise BadRequest.single(
+                filters.FILTER_FIELD,
+                f"Invalid {snake_to_camel(c.field)} {wrong[0]!r}: one of {', '.join(allowed)}",
+            )
+    return conditions
 
 
 def _order(text: str, listable: Listable) -> SortOrder:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
+from yandex.cloud.compute.v1 import disk_pb2
 from yandex.cloud.compute.v1 import disk_service_pb2 as pb
 
 from disksnap.domain import errors as d
@@ -63,6 +64,7 @@ LISTABLE = Listable(
     filter_fields=("name", "status"),
     filter_labels=True,
     order_fields=("id", "name", "createdAt", "status"),
+    filter_enums={"status": tuple(disk_pb2.Disk.Status.keys())},
 )
 OPERATIONS = Listable("disk-operations", order_fields=("createdAt",))
 

@@ -16,6 +16,7 @@ import contextlib
 
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
+from yandex.cloud.compute.v1 import snapshot_pb2
 from yandex.cloud.compute.v1 import snapshot_service_pb2 as pb
 
 from disksnap.domain import errors as d
@@ -57,6 +58,7 @@ LISTABLE = Listable(
     filter_fields=("name", "status", "sourceDiskId"),
     filter_labels=True,
     order_fields=("id", "name", "createdAt", "status"),
+    filter_enums={"status": tuple(snapshot_pb2.Snapshot.Status.keys())},
 )
 OPERATIONS = Listable("snapshot-operations", order_fields=("createdAt",))
 
