@@ -109,6 +109,24 @@ def test_out_of_range_requests_get_errors(srv: Server, disk: str) -> None:
         c.disconnect()
 
 
+def test_flags_a_command_does_not_take_get_einval(srv: Server, disk: str) -> None:
+    with connect(srv, disk) as c:
+        assert c.write(0, b"kept") == 0
+        assert c.call(nbd.WRITE, 0, 4, nbd.FLAG_NO_HOLE, b"lost").error == nbd.EINVAL
+        assert c.call(nbd.WRITE, 0, 4, 1 << 7, b"lost").error == nbd.EINVAL  # unknown flag
+        assert c.call(nbd.TRIM, 0, 4096, nbd.FLAG_REQ_ONE).error == nbd.EINVAL
+        assert c.call(nbd.READ, 0, 4, nbd.FLAG_NO_HOLE).error == nbd.EINVAL
+        assert c.call(nbd.BLOCK_STATUS, 0, 4096, nbd.FLAG_NO_HOLE).error == nbd.EINVAL
+        assert c.call(nbd.WRITE_ZEROES, 0, 4096, 1 << 4).error == nbd.EINVAL  # FAST_ZERO
+        assert c.read(0, 4) == b"kept"  # nothing was changed, and the session goes on
+        # FUA is accepted on every command; DF on reads.
+        assert c.call(nbd.FLUSH, 0, 0, nbd.FLAG_FUA).error == 0
+        assert c.call(nbd.READ, 0, 4, nbd.FLAG_FUA | 4).error == 0
+        assert c.call(nbd.WRITE, 4, 4, nbd.FLAG_FUA, b"more").error == 0
+        assert c.read(0, 8) == b"keptmore"
+        c.disconnect()
+
+
 def test_block_status_needs_the_context_and_honours_req_one(srv: Server) -> None:
     disk = create_disk(srv, SIZE)
     with connect(srv, disk, allocation=False) as c:

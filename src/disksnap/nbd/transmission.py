@@ -43,6 +43,17 @@ MAX_INFLIGHT = 256  # requests in flight per connection, whatever their size
 REQUEST_COST = BUDGET // MAX_INFLIGHT
 REPLY_GRACE = 5.0  # seconds a cancelled session's client has to take its last replies
 WRITES = frozenset({p.CMD_WRITE, p.CMD_TRIM, p.CMD_WRITE_ZEROES})
+# The command flags each command may carry; any other is EINVAL (proto.md, "Error
+# values"). FUA is valid on every command once NBD_FLAG_SEND_FUA is advertised, and
+# means nothing to those that write nothing. FAST_ZERO is not advertised.
+FLAGS = {
+    p.CMD_READ: p.CMD_FLAG_FUA | p.CMD_FLAG_DF,
+    p.CMD_WRITE: p.CMD_FLAG_FUA,
+    p.CMD_FLUSH: p.CMD_FLAG_FUA,
+    p.CMD_TRIM: p.CMD_FLAG_FUA,
+    p.CMD_WRITE_ZEROES: p.CMD_FLAG_FUA | p.CMD_FLAG_NO_HOLE,
+    p.CMD_BLOCK_STATUS: p.CMD_FLAG_FUA | p.CMD_FLAG_REQ_ONE,
+}
 READS = frozenset({p.CMD_READ, p.CMD_BLOCK_STATUS})
 
 
@@ -239,6 +250,13 @@ class Transmission:
     async def _execute(self, req: p.Request, payload: bytes | None) -> list[bytes]:
         e, fua = self.export, bool(req.flags & p.CMD_FLAG_FUA)
         kind = req.type
+        allowed = FLAGS.get(kind)
+        if allowed is None:
+            raise NbdError(p.EINVAL, f"command {kind} is not supported")
+        if req.flags & ~allowed:
+            raise NbdError(
+                p.EINVAL, f"flags {req.flags & ~allowed:#x} are not valid for command {kind}"
+            )
         if kind in WRITES and e.read_only:
             raise NbdError(p.EPERM, f"export {e.name} is read-only")
         if kind == p.CMD_READ:
@@ -266,10 +284,8 @@ class Transmission:
             )
         elif kind == p.CMD_FLUSH:
             await self._call(e.flush, write=True)
-        elif kind == p.CMD_BLOCK_STATUS:
-            return await self._block_status(req)
         else:
-            raise NbdError(p.EINVAL, f"command {kind} is not supported")
+            return await self._block_status(req)
         return self._ok(req)
 
     async def _block_status(self, req: p.Request) -> list[bytes]:
