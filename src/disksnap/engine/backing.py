@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from disksnap.engine.fileio import pread_full, pwrite_full
+from disksnap.engine.fileio import drop_cache, pread_full, pwrite_full
 from disksnap.engine.manifest import Manifest, decode
 
 
@@ -129,7 +129,9 @@ class Backing:
         cid = self.pending(extent)
         if cid is None:
             return False
-        pwrite_full(fd, self._chunks.load(cid), extent * self.chunk_size)
+        offset = extent * self.chunk_size
+        pwrite_full(fd, self._chunks.load(cid), offset)
         os.fdatasync(fd)
+        drop_cache(fd, offset, self.chunk_size)  # hydration writes gigabytes: fileio
         self.mark([extent])
         return True

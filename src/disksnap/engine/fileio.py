@@ -3,6 +3,7 @@ directories. All release the GIL in the kernel call."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -107,6 +108,20 @@ def data_extents(fd: int, offset: int, length: int) -> list[tuple[int, int, bool
         runs.append((pos, hole_at - pos, True))
         pos = hole_at
     return runs
+
+
+def drop_cache(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Advise the kernel to drop the clean cached pages of a range of the file (all of
+    it by default). Only advice: a failure changes nothing that matters.
+
+    Written data that will not be read again soon goes after its fdatasync: the next
+    write then reuses the freed pages. Written through the page cache without it,
+    gigabytes synced chunk by chunk ran into the kernel's dirty-page throttling: on the
+    test machine 378-448 MB/s and 9-11 s of system time for 3 GiB in 4 MiB writes from
+    two threads, against 1,813-1,894 MB/s and 0.6-0.7 s with it (O_DIRECT: 1,629-1,710
+    MB/s, 0.2 s)."""
+    with contextlib.suppress(OSError):
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def fsync_dir(directory: Path) -> None:

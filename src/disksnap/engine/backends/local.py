@@ -27,7 +27,7 @@ from disksnap.engine.backends.base import (
     validate_key,
     validate_prefix,
 )
-from disksnap.engine.fileio import fsync_dir
+from disksnap.engine.fileio import drop_cache, fsync_dir
 
 
 class LocalBackend:
@@ -61,7 +61,7 @@ class LocalBackend:
                     view = view[os.write(fd, view) :]
                 if self._fsync:
                     os.fdatasync(fd)
-                    _drop_cache(fd)  # clean now, so the advice takes effect at once
+                    drop_cache(fd)  # clean now, so the advice takes effect at once
             finally:
                 os.close(fd)
             os.replace(tmp, path)
@@ -129,10 +129,3 @@ class LocalBackend:
                         os.unlink(os.path.join(dirpath, name))
                         removed += 1
         return removed
-
-
-def _drop_cache(fd: int) -> None:
-    """Advise the kernel to drop the file's clean cached pages (only advice: a failure
-    changes nothing that matters)."""
-    with contextlib.suppress(OSError):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
