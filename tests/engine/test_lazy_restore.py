@@ -163,3 +163,28 @@ def test_lazy_disks_are_known_without_opening_every_disk(
     engine.restore_lazy("s1", "lazy2")
     engine.delete_disk("lazy2")
     assert engine.lazy_disks() == []
+
+
+def test_hydration_reads_a_chunk_once_for_all_its_extents(
+    engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = engine.create_disk("src", SIZE)
+    block = rng.randbytes(CS)
+    for extent in (1, 5, 6, 14):  # one chunk at four offsets, between others
+        disk.write(extent * CS, block)
+    disk.write(2 * CS, rng.randbytes(2 * CS))
+    snapshot(engine, "src", "s1")
+    content = read_all(disk)
+    reads: list[str] = []
+    get = type(engine.store.backend).get
+
+    def counted(self: object, key: str) -> bytes:
+        reads.append(key)
+        return get(self, key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(engine.store.backend), "get", counted)
+    copy = engine.restore("s1", "r")
+    assert read_all(copy) == content
+    chunk_reads = [k for k in reads if k.startswith("chunks/")]
+    assert len(chunk_reads) == 3  # the repeated chunk and the two others
+    assert len(set(chunk_reads)) == 3

@@ -76,6 +76,15 @@ class Backing:
     def pending_extents(self) -> list[int]:
         return [i for i, done in enumerate(self._map) if not done]
 
+    def pending_by_chunk(self) -> list[list[int]]:
+        """The pending extents, grouped by the chunk they take (in the order of each
+        chunk's first extent): a chunk the snapshot holds at several offsets is read
+        and verified once for all of them."""
+        groups: dict[str | None, list[int]] = {}
+        for extent in self.pending_extents():
+            groups.setdefault(self.manifest.ref(extent), []).append(extent)
+        return list(groups.values())
+
     def mark(self, extents: list[int]) -> None:
         """Record extents whose content in the disk's file is durable."""
         for e in extents:
@@ -124,13 +133,19 @@ class Backing:
             self.mark(copied)
         return covered
 
-    def copy_in(self, fd: int, extent: int) -> bool:
-        """Hydrate one extent (caller holds its lock). False if nothing was pending."""
+    def copy_in(self, fd: int, extent: int, loaded: dict[str, bytes] | None = None) -> bool:
+        """Hydrate one extent (caller holds its lock). False if nothing was pending.
+        ``loaded`` keeps chunks read for this extent for the next ones that take them."""
         cid = self.pending(extent)
         if cid is None:
             return False
+        data = loaded.get(cid) if loaded is not None else None
+        if data is None:
+            data = self._chunks.load(cid)
+            if loaded is not None:
+                loaded[cid] = data
         offset = extent * self.chunk_size
-        pwrite_full(fd, self._chunks.load(cid), offset)
+        pwrite_full(fd, data, offset)
         os.fdatasync(fd)
         drop_cache(fd, offset, self.chunk_size)  # hydration writes gigabytes: fileio
         self.mark([extent])

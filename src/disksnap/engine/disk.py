@@ -557,10 +557,20 @@ class Disk:
 
     def hydrate_extent(self, extent: int) -> bool:
         """Copy one backing extent into the disk's file; False if nothing was pending."""
-        if self.backing is None:
-            return False
-        with self.lock_extent(extent), self._io() as fd:
-            return self.backing.copy_in(fd, extent)
+        return self.hydrate_extents([extent]) == 1
+
+    def hydrate_extents(self, extents: list[int]) -> int:
+        """Copy backing extents into the disk's file, one at a time, reading each chunk
+        they take once; how many were pending."""
+        loaded: dict[str, bytes] = {}
+        copied = 0
+        for extent in extents:
+            backing = self.backing
+            if backing is None:
+                break
+            with self.lock_extent(extent), self._io() as fd:
+                copied += backing.copy_in(fd, extent, loaded)
+        return copied
 
     def drop_backing(self) -> None:
         """Once every extent is copied in, the disk stands on its own."""

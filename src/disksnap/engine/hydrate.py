@@ -1,7 +1,8 @@
 """Hydration: copy a lazily restored disk's pending extents in from its snapshot, each
-chunk verified (stored checksum and content hash), several at a time. Zero extents
-are never pending, so they stay holes. An eager restore is a lazy restore hydrated
-before it returns (``Engine.restore``)."""
+chunk verified (stored checksum and content hash), several at a time; the extents that
+take the same chunk (a copy of data elsewhere on the disk) in one task, which reads the
+chunk once. Zero extents are never pending, so they stay holes. An eager restore is a
+lazy restore hydrated before it returns (``Engine.restore``)."""
 
 from __future__ import annotations
 
@@ -24,23 +25,27 @@ def hydrate_disk(
     """Copy a lazily restored disk's pending extents in from its snapshot."""
     if disk.backing is None:
         return
-    pending = disk.backing.pending_extents()
-    total, done = len(pending) * disk.chunk_size, 0
-    inflight: set[Future[bool]] = set()
+    groups = disk.backing.pending_by_chunk()
+    total, done = sum(map(len, groups)) * disk.chunk_size, 0
+    inflight: set[Future[int]] = set()
+
+    def copy(extents: list[int]) -> int:
+        disk.hydrate_extents(extents)
+        return len(extents)  # dealt with: a write may have copied some in meanwhile
 
     def collect(keep: int) -> None:
         # Waiting for the oldest left the pool's threads idle a third of the time.
         nonlocal done
         for finished in first_finished(inflight, keep):
-            done += len(finished) * disk.chunk_size
+            done += sum(finished) * disk.chunk_size
             if progress is not None:
                 progress(done, total)
 
     try:
-        for extent in pending:
+        for extents in groups:
             if check_stop is not None:
                 check_stop()
-            inflight.add(pool.submit(disk.hydrate_extent, extent))
+            inflight.add(pool.submit(copy, extents))
             collect(max_inflight - 1)
         collect(0)
     finally:
