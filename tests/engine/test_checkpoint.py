@@ -227,6 +227,47 @@ def test_writers_go_on_while_the_checkpoint_is_made_durable(
     assert read_all(disk)[5 * MiB : 5 * MiB + 8192] == b"w" * 8192
 
 
+def test_writers_go_on_while_the_build_reads_preserved_blocks(
+    engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The build patches an extent's preserved blocks in from the log without the
+    # extent's lock: a write to that extent meanwhile completes, and stays out of the
+    # snapshot, which is still exactly the checkpoint's content.
+    disk = engine.create_disk("d", 1 * MiB)
+    before = rng.randbytes(1 * MiB)
+    disk.write(0, before)
+    engine.create_checkpoint("d", "s1")
+    disk.write(0, rng.randbytes(64 * KiB))  # extent 0: a preserved block to patch in
+    disk.flush()
+    patch = Checkpoint.patch
+    written = threading.Event()
+    late = rng.randbytes(64 * KiB)
+
+    def write() -> None:
+        disk.write(128 * KiB, late)  # the same extent, a block not preserved yet
+        disk.flush()
+        written.set()
+
+    def patch_with_a_writer(
+        self: Checkpoint,
+        extent: int,
+        live: bytes | bytearray | None,
+        patches: list[tuple[int, int]],
+    ) -> bytes | bytearray | None:
+        if extent == 0 and not written.is_set():
+            writer = threading.Thread(target=write)
+            writer.start()
+            assert written.wait(10), "a write waited for the log reads of its extent"
+            writer.join()
+        return patch(self, extent, live, patches)
+
+    monkeypatch.setattr(Checkpoint, "patch", patch_with_a_writer)
+    engine.build_snapshot("s1")
+    assert written.is_set()
+    assert restored(engine, "s1") == before
+    assert read_all(disk)[128 * KiB : 192 * KiB] == late
+
+
 def test_a_checkpoint_that_cannot_be_sealed_leaves_the_disk_as_it_was(
     engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
 ) -> None:

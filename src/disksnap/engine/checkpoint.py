@@ -81,8 +81,9 @@ class JournalEntry:
 class Checkpoint:
     """In-memory state of one checkpoint, backed by its directory.
 
-    Thread-safety: ``before_write`` and ``patch_extent`` are called with the disk's lock
-    for the affected chunks held; bookkeeping shared between chunks uses ``_lock``.
+    Thread-safety: ``before_write``, ``patch_extent`` and ``preserved_in`` are called with
+    the disk's lock for the affected chunks held; bookkeeping shared between chunks uses
+    ``_lock``.
     """
 
     def __init__(self, directory: Path, info: CheckpointInfo, *, fresh: bool = False) -> None:
@@ -322,9 +323,23 @@ class Checkpoint:
         back: the content at the checkpoint moment, None if that is still all hole.
         Call with the disk's lock for this chunk held; ``live`` may have been read
         before it was taken, since any block written since was preserved first."""
+        return self.patch(extent, live, self.preserved_in(extent))
+
+    def preserved_in(self, extent: int) -> list[tuple[int, int]]:
+        """The extent's preserved blocks and their records in the log. Taken with the
+        disk's lock for the chunk held, the list covers every block overwritten before
+        that moment; the records never change while the extent is not done, so ``patch``
+        may read them after the lock is released (writers need not wait for the reads)."""
         if self.failed is not None:
             raise self.failed
-        patches = self._preserved_in(extent)
+        return self._preserved_in(extent)
+
+    def patch(
+        self, extent: int, live: bytes | bytearray | None, patches: list[tuple[int, int]]
+    ) -> bytes | bytearray | None:
+        """``live`` with the blocks of ``patches`` (``preserved_in``) put back."""
+        if self.failed is not None:
+            raise self.failed
         if not patches:
             return live
         info = self.info
