@@ -1,89 +1,26 @@
 """The metadata contract suite runs every test against both databases.
 
 * ``sqlite``: a fresh file in ``tmp_path`` per test (a copy of one migrated per session).
-* ``postgresql``: the machine's server (``DISKSNAP_TEST_POSTGRES``, default
-  ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``, trust auth). One fresh
-  database ``disksnap_test_<hex>`` per session, migrated once, emptied before each
-  test and dropped at the end. An unreachable server FAILS the suite: CI must provide
-  PostgreSQL.
+* ``postgresql``: the machine's server (tests/postgres.py). One fresh database per
+  session, migrated once, emptied before each test and dropped at the end
+  (``pg_url``, ``pg_cleaner`` in tests/conftest.py). An unreachable server FAILS the
+  suite: CI must provide PostgreSQL.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from disksnap.domain.clock import FakeClock
 from disksnap.meta import Meta
-from disksnap.meta.schema import metadata
 
 BACKENDS = ["sqlite", "postgresql"]
-PG_ADMIN_URL = os.environ.get(
-    "DISKSNAP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
 MetaFactory = Callable[..., Meta]
 """``open_meta(busy_timeout=…)``."""
-
-
-def _admin_engine() -> sa.Engine:
-    return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-
-
-def create_pg_database() -> str:
-    """Create an empty database; return its URL. Fail (not skip) if the server is down."""
-    name = f"disksnap_test_{secrets.token_hex(6)}"
-    engine = _admin_engine()
-    try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    except sa.exc.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL is required by the metadata contract suite and is not reachable at "
-            f"{PG_ADMIN_URL} (set DISKSNAP_TEST_POSTGRES to point elsewhere): {exc.orig}",
-            pytrace=False,
-        )
-    finally:
-        engine.dispose()
-    return sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_pg_database(url: str) -> None:
-    name = sa.make_url(url).database
-    engine = _admin_engine()
-    try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    url = create_pg_database()
-    yield url
-    drop_pg_database(url)
-
-
-@pytest.fixture(scope="session")
-def pg_cleaner(pg_url: str) -> Iterator[Callable[[], None]]:
-    """Empty every table (DELETE: much faster than TRUNCATE on tiny tables)."""
-    Meta.open(pg_url, FakeClock()).close()  # migrate once
-    engine = sa.create_engine(pg_url, pool_size=1)
-
-    def clean() -> None:
-        with engine.begin() as connection:
-            for table in reversed(metadata.sorted_tables):
-                connection.execute(table.delete())
-
-    yield clean
-    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ from disksnap.meta.errors import (
     ReferenceMissing,
     ServiceAccountNotFound,
 )
-from tests.meta.conftest import create_pg_database, drop_pg_database
 from tests.meta.factories import FOLDER, OTHER_FOLDER, SUBJECT, T0, at, seed
+from tests.postgres import create_pg_database, drop_pg_database
 
 ROBOT = "ajerobot000000000000"
 PEM = "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n"

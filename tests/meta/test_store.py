@@ -18,8 +18,9 @@ from disksnap.meta import Folder, Meta, migrate
 from disksnap.meta.db import create_engine
 from disksnap.meta.errors import MetaUnavailable, NameTaken, UnsupportedDatabase
 from disksnap.meta.schema import metadata
-from tests.meta.conftest import MetaFactory, create_pg_database, drop_pg_database
+from tests.meta.conftest import MetaFactory
 from tests.meta.factories import FOLDER, T0, disk, seed
+from tests.postgres import create_pg_database, drop_pg_database
 
 
 class Boom(Exception):

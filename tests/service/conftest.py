@@ -1,4 +1,5 @@
-"""Service-layer fixtures: real parts (Engine and SQLite metadata in tmp_path), a fake
+"""Service-layer fixtures: real parts (Engine in tmp_path, and metadata on SQLite in
+tmp_path or on the machine's PostgreSQL: every test using ``env`` runs on both), a fake
 clock and seeded ids, and a client that calls the dispatcher as a transport would."""
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from disksnap.workers.runner import Worker
 MiB = 1 << 20
 
 
-def make_env(root: Path, clock: FakeClock, seed: int = 1) -> Env:
-    meta = Meta.open(f"sqlite:///{root / 'meta.db'}", clock)
+def make_env(root: Path, clock: FakeClock, seed: int = 1, db_url: str | None = None) -> Env:
+    """An Env on ``root`` (the engine; SQLite metadata too unless ``db_url`` is given)."""
+    meta = Meta.open(db_url or f"sqlite:///{root / 'meta.db'}", clock)
     engine = Engine(root / "engine", clock=clock)
     ids = IdGenerator(random.Random(seed))
     return Env(meta, engine, clock, ids, PageTokens(b"k" * 32), Settings())
@@ -42,9 +44,13 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def env(tmp_path: Path, clock: FakeClock) -> Iterator[Env]:
-    e = make_env(tmp_path, clock)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def env(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Env]:
+    db_url = None
+    if request.param == "postgresql":
+        request.getfixturevalue("pg_cleaner")()
+        db_url = request.getfixturevalue("pg_url")
+    e = make_env(tmp_path, clock, db_url=db_url)
     yield e
     close_env(e)
 
