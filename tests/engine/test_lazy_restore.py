@@ -188,3 +188,27 @@ def test_hydration_reads_a_chunk_once_for_all_its_extents(
     chunk_reads = [k for k in reads if k.startswith("chunks/")]
     assert len(chunk_reads) == 3  # the repeated chunk and the two others
     assert len(set(chunk_reads)) == 3
+
+
+def test_a_chunk_at_many_offsets_is_copied_in_by_several_tasks(
+    engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 16 extents of one chunk and GROUP_MAX 4: four tasks (a stop is never more than
+    # one task away), each reading the chunk once.
+    monkeypatch.setattr("disksnap.engine.hydrate.GROUP_MAX", 4)
+    disk = engine.create_disk("src", SIZE)
+    block = rng.randbytes(CS)
+    for extent in range(SIZE // CS):
+        disk.write(extent * CS, block)
+    snapshot(engine, "src", "s1")
+    reads: list[str] = []
+    get = type(engine.store.backend).get
+
+    def counted(self: object, key: str) -> bytes:
+        reads.append(key)
+        return get(self, key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(engine.store.backend), "get", counted)
+    copy = engine.restore("s1", "r")
+    assert len([k for k in reads if k.startswith("chunks/")]) == SIZE // CS // 4
+    assert read_all(copy) == block * (SIZE // CS)

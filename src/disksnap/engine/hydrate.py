@@ -13,6 +13,8 @@ from disksnap.engine.build import Progress
 from disksnap.engine.disk import Disk
 from disksnap.engine.inflight import first_finished
 
+GROUP_MAX = 16  # extents per task that share one chunk read
+
 
 def hydrate_disk(
     disk: Disk,
@@ -25,7 +27,13 @@ def hydrate_disk(
     """Copy a lazily restored disk's pending extents in from its snapshot."""
     if disk.backing is None:
         return
-    groups = disk.backing.pending_by_chunk()
+    # A chunk at thousands of offsets (a disk of one repeated pattern) is split into
+    # tasks of at most GROUP_MAX extents, so that a stop is never far away.
+    groups = [
+        extents[i : i + GROUP_MAX]
+        for extents in disk.backing.pending_by_chunk()
+        for i in range(0, len(extents), GROUP_MAX)
+    ]
     total, done = sum(map(len, groups)) * disk.chunk_size, 0
     inflight: set[Future[int]] = set()
 
