@@ -12,6 +12,7 @@ import pytest
 
 from disksnap.engine.changemap import ChangeMap
 from disksnap.engine.checkpoint import Checkpoint
+from disksnap.engine.disk import Disk
 from disksnap.engine.engine import Engine, EngineConfig
 from disksnap.engine.errors import (
     BuildCancelled,
@@ -194,6 +195,25 @@ def test_checkpoint_survives_a_clean_restart(
     assert restored(engine, "s1") == before
 
 
+def _write_meanwhile(
+    disk: Disk, offset: int, data: bytes, *, held: str, flush: bool = False
+) -> None:
+    """Write (and flush) from another thread while the caller holds whatever it holds;
+    fail with ``held`` if the write does not complete within 10 s."""
+    done = threading.Event()
+
+    def write() -> None:
+        disk.write(offset, data)
+        if flush:
+            disk.flush()
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert done.wait(10), held
+    writer.join()
+
+
 def test_writers_go_on_while_the_checkpoint_is_made_durable(
     engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -204,17 +224,10 @@ def test_writers_go_on_while_the_checkpoint_is_made_durable(
     before = rng.randbytes(8 * MiB)
     disk.write(0, before)
     seal = Checkpoint.seal
-    written = threading.Event()
-
-    def write() -> None:
-        disk.write(5 * MiB, b"w" * 8192)
-        written.set()
 
     def seal_with_a_writer(self: Checkpoint, changed: ChangeMap) -> None:
-        writer = threading.Thread(target=write)
-        writer.start()
-        assert written.wait(10), "a write was held while the checkpoint was being sealed"
-        writer.join()
+        held = "a write was held while the checkpoint was being sealed"
+        _write_meanwhile(disk, 5 * MiB, b"w" * 8192, held=held)
         seal(self, changed)
 
     monkeypatch.setattr(Checkpoint, "seal", seal_with_a_writer)
@@ -240,13 +253,8 @@ def test_writers_go_on_while_the_build_reads_preserved_blocks(
     disk.write(0, rng.randbytes(64 * KiB))  # extent 0: a preserved block to patch in
     disk.flush()
     patch = Checkpoint.patch
-    written = threading.Event()
     late = rng.randbytes(64 * KiB)
-
-    def write() -> None:
-        disk.write(128 * KiB, late)  # the same extent, a block not preserved yet
-        disk.flush()
-        written.set()
+    written: list[bool] = []
 
     def patch_with_a_writer(
         self: Checkpoint,
@@ -254,16 +262,16 @@ def test_writers_go_on_while_the_build_reads_preserved_blocks(
         live: bytes | bytearray | None,
         patches: list[tuple[int, int]],
     ) -> bytes | bytearray | None:
-        if extent == 0 and not written.is_set():
-            writer = threading.Thread(target=write)
-            writer.start()
-            assert written.wait(10), "a write waited for the log reads of its extent"
-            writer.join()
+        if extent == 0 and not written:
+            # The same extent, a block not preserved yet.
+            held = "a write waited for the log reads of its extent"
+            _write_meanwhile(disk, 128 * KiB, late, held=held, flush=True)
+            written.append(True)
         return patch(self, extent, live, patches)
 
     monkeypatch.setattr(Checkpoint, "patch", patch_with_a_writer)
     engine.build_snapshot("s1")
-    assert written.is_set()
+    assert written
     assert restored(engine, "s1") == before
     assert read_all(disk)[128 * KiB : 192 * KiB] == late
 

@@ -165,6 +165,20 @@ def test_lazy_disks_are_known_without_opening_every_disk(
     assert engine.lazy_disks() == []
 
 
+def _chunk_reads(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of the chunks the engine's store backend reads from now on, in order."""
+    reads: list[str] = []
+    get = type(engine.store.backend).get
+
+    def counted(self: object, key: str) -> bytes:
+        if key.startswith("chunks/"):
+            reads.append(key)
+        return get(self, key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(engine.store.backend), "get", counted)
+    return reads
+
+
 def test_hydration_reads_a_chunk_once_for_all_its_extents(
     engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -175,19 +189,11 @@ def test_hydration_reads_a_chunk_once_for_all_its_extents(
     disk.write(2 * CS, rng.randbytes(2 * CS))
     snapshot(engine, "src", "s1")
     content = read_all(disk)
-    reads: list[str] = []
-    get = type(engine.store.backend).get
-
-    def counted(self: object, key: str) -> bytes:
-        reads.append(key)
-        return get(self, key)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(type(engine.store.backend), "get", counted)
+    reads = _chunk_reads(engine, monkeypatch)
     copy = engine.restore("s1", "r")
     assert read_all(copy) == content
-    chunk_reads = [k for k in reads if k.startswith("chunks/")]
-    assert len(chunk_reads) == 3  # the repeated chunk and the two others
-    assert len(set(chunk_reads)) == 3
+    assert len(reads) == 3  # the repeated chunk and the two others
+    assert len(set(reads)) == 3
 
 
 def test_a_chunk_at_many_offsets_is_copied_in_by_several_tasks(
@@ -201,14 +207,7 @@ def test_a_chunk_at_many_offsets_is_copied_in_by_several_tasks(
     for extent in range(SIZE // CS):
         disk.write(extent * CS, block)
     snapshot(engine, "src", "s1")
-    reads: list[str] = []
-    get = type(engine.store.backend).get
-
-    def counted(self: object, key: str) -> bytes:
-        reads.append(key)
-        return get(self, key)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(type(engine.store.backend), "get", counted)
+    reads = _chunk_reads(engine, monkeypatch)
     copy = engine.restore("s1", "r")
-    assert len([k for k in reads if k.startswith("chunks/")]) == SIZE // CS // 4
+    assert len(reads) == SIZE // CS // 4
     assert read_all(copy) == block * (SIZE // CS)

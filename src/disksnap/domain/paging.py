@@ -272,12 +272,12 @@ def _filter(text: str, listable: Listable) -> tuple[Condition, ...]:
     raise_if_any(max_length(filters.FILTER_FIELD, text, MAX_FILTER_LENGTH))
     conditions = filters.parse_filter(text, listable.filter_fields, labels=listable.filter_labels)
     for c in conditions:
-        allowed = listable.filter_enums.get(snake_to_camel(c.field))
-        wrong = [v for v in c.values if allowed is not None and v not in allowed]
-        if allowed is not None and wrong:
+        field = snake_to_camel(c.field)
+        allowed = listable.filter_enums.get(field, ())
+        wrong = [v for v in c.values if allowed and v not in allowed]
+        if wrong:
             raise BadRequest.single(
-                filters.FILTER_FIELD,
-                f"Invalid {snake_to_camel(c.field)} {wrong[0]!r}: one of {', '.join(allowed)}",
+                filters.FILTER_FIELD, f"Invalid {field} {wrong[0]!r}: one of {', '.join(allowed)}"
             )
     return conditions
 

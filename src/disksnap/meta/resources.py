@@ -70,16 +70,27 @@ def _db_value(value: Any) -> Any:
 
 class _Statements:
     """A table's statements, built once and run with bound values (building a statement
-    per call, and SQLAlchemy's cache key for it, costs more than running it). Updates
-    set ``:v_<field>`` of the record ``:record_id`` and return the row after."""
+    per call, and SQLAlchemy's cache key for it, costs more than running it).
 
-    def __init__(self, table: sa.Table) -> None:
+    ``usage`` counts the folder's records (``:folder_id``) and sums ``size_column``;
+    ``count_by[with_statuses]`` counts records whose ``count_column`` is ``:value`` (and
+    whose status is in ``:statuses``); ``update(fields)`` sets ``:v_<field>`` of the record
+    ``:record_id`` and returns the row after (one statement per set of fields, on first
+    use: threads racing there at worst build one twice)."""
+
+    def __init__(self, table: sa.Table, *, size_column: str, count_column: str) -> None:
+        c = table.c
         self.table = table
         self.insert = table.insert()
-        self.delete = table.delete().where(table.c.id == sa.bindparam("id"))
+        self.delete = table.delete().where(c.id == sa.bindparam("id"))
+        total = sa.func.coalesce(sa.func.sum(c[size_column]), 0)
+        self.usage = sa.select(sa.func.count(), total).where(
+            c.folder_id == sa.bindparam("folder_id")
+        )
+        count = sa.select(sa.func.count()).where(c[count_column] == sa.bindparam("value"))
+        statuses = c.status.in_(sa.bindparam("statuses", expanding=True))
+        self.count_by = {False: count, True: count.where(statuses)}
         self._updates: dict[frozenset[str], sa.Update] = {}
-        self._counts: dict[tuple[str, bool], sa.Select[Any]] = {}
-        self._usage: dict[str, sa.Select[Any]] = {}
 
     def update(self, fields: frozenset[str]) -> sa.Update:
         statement = self._updates.get(fields)
@@ -93,40 +104,6 @@ class _Statements:
             self._updates[fields] = statement
         return statement
 
-    def count_by(self, column: str, with_statuses: bool) -> sa.Select[Any]:
-        key = (column, with_statuses)
-        query = self._counts.get(key)
-        if query is None:
-            c = self.table.c
-            query = sa.select(sa.func.count()).where(c[column] == sa.bindparam("value"))
-            if with_statuses:
-                query = query.where(c.status.in_(sa.bindparam("statuses", expanding=True)))
-            self._counts[key] = query
-        return query
-
-    def usage(self, size_column: str) -> sa.Select[Any]:
-        query = self._usage.get(size_column)
-        if query is None:
-            c = self.table.c
-            total = sa.func.coalesce(sa.func.sum(c[size_column]), 0)
-            query = sa.select(sa.func.count(), total).where(
-                c.folder_id == sa.bindparam("folder_id")
-            )
-            self._usage[size_column] = query
-        return query
-
-
-_BY_TABLE: dict[str, _Statements] = {}
-
-
-def _statements(table: sa.Table) -> _Statements:
-    """The statements of ``table`` (made on first use; the dicts only ever gain the same
-    entries, so threads racing here at worst build one twice)."""
-    found = _BY_TABLE.get(table.name)
-    if found is None:
-        found = _BY_TABLE[table.name] = _Statements(table)
-    return found
-
 
 class _Resources(Repository, Generic[R]):
     table: ClassVar[sa.Table]
@@ -134,7 +111,7 @@ class _Resources(Repository, Generic[R]):
     what: ClassVar[str]
     filter_fields: ClassVar[frozenset[str]]
     updatable: ClassVar[frozenset[str]]
-    size_column: ClassVar[str]
+    statements: ClassVar[_Statements]
 
     def _record(self, row: sa.RowMapping) -> R:
         raise NotImplementedError
@@ -149,7 +126,7 @@ class _Resources(Repository, Generic[R]):
         """Raise ``DuplicateId``, ``NameTaken`` or ``FolderNotFound``."""
         values = {column.name: _db_value(getattr(record, column.name)) for column in self.table.c}
         translate = self._translate(record.id, record.name, record.folder_id)
-        execute_checked(self._conn, _statements(self.table).insert, translate, values)
+        execute_checked(self._conn, self.statements.insert, translate, values)
 
     def get(self, record_id: str, *, for_update: bool = False) -> R:
         """Raise ``DiskNotFound``/``SnapshotNotFound``. ``for_update`` locks the row until the
@@ -187,7 +164,7 @@ class _Resources(Repository, Generic[R]):
             raise TypeError(f"{self.what} fields that cannot be updated: {sorted(unknown)}")
         if not changes:
             return self.get(record_id)
-        statement = _statements(self.table).update(frozenset(changes))
+        statement = self.statements.update(frozenset(changes))
         values = {f"v_{key}": _db_value(value) for key, value in changes.items()}
         # The folder is not updatable: the only violation is a taken name.
         translate = self._translate(record_id, str(changes.get("name", "")), "")
@@ -201,19 +178,20 @@ class _Resources(Repository, Generic[R]):
 
     def delete(self, record_id: str) -> None:
         """Remove the record; raise ``DiskNotFound``/``SnapshotNotFound``."""
-        result = self._conn.execute(_statements(self.table).delete, {"id": record_id})
+        result = self._conn.execute(self.statements.delete, {"id": record_id})
         if result.rowcount == 0:
             raise self._missing(record_id)
 
     def usage(self, folder_id: str) -> Usage:
         """How many records the folder has (any status) and the sum of their sizes."""
-        query = _statements(self.table).usage(self.size_column)
-        count, total = self._conn.execute(query, {"folder_id": folder_id}).one()
+        params = {"folder_id": folder_id}
+        count, total = self._conn.execute(self.statements.usage, params).one()
         return Usage(count=int(count), size=int(total))
 
-    def _count_by(self, column: str, value: str, statuses: Collection[str] | None) -> int:
-        """How many records have ``column`` = ``value`` (and a status in ``statuses``)."""
-        query = _statements(self.table).count_by(column, statuses is not None)
+    def _count_by(self, value: str, statuses: Collection[str] | None) -> int:
+        """How many records have ``value`` in the table's count column (and a status in
+        ``statuses``)."""
+        query = self.statements.count_by[statuses is not None]
         params: dict[str, Any] = {"value": value}
         if statuses is not None:
             params["statuses"] = list(statuses)
@@ -232,7 +210,7 @@ class Disks(_Resources[Disk]):
     what = "disk"
     filter_fields = frozenset({"name", "status"})
     updatable = frozenset(DiskUpdate.__annotations__)
-    size_column = "size"
+    statements = _Statements(s.disks, size_column="size", count_column="source_snapshot_id")
 
     def _record(self, row: sa.RowMapping) -> Disk:
         return Disk(
@@ -262,7 +240,7 @@ class Disks(_Resources[Disk]):
     ) -> int:
         """How many disks have ``snapshot_id`` as source (only those in ``statuses``)."""
         values = None if statuses is None else [status.value for status in statuses]
-        return self._count_by("source_snapshot_id", snapshot_id, values)
+        return self._count_by(snapshot_id, values)
 
     def update(self, disk_id: str, changes: DiskUpdate) -> Disk:
         """Change the given fields; return the updated disk. Raise ``DiskNotFound`` or
@@ -279,7 +257,7 @@ class Snapshots(_Resources[Snapshot]):
     what = "snapshot"
     filter_fields = frozenset({"name", "status", "source_disk_id"})
     updatable = frozenset(SnapshotUpdate.__annotations__)
-    size_column = "storage_size"
+    statements = _Statements(s.snapshots, size_column="storage_size", count_column="source_disk_id")
 
     def _record(self, row: sa.RowMapping) -> Snapshot:
         return Snapshot(
@@ -316,4 +294,4 @@ class Snapshots(_Resources[Snapshot]):
     ) -> int:
         """How many snapshots have ``disk_id`` as source (only those in ``statuses``)."""
         values = None if statuses is None else [status.value for status in statuses]
-        return self._count_by("source_disk_id", disk_id, values)
+        return self._count_by(disk_id, values)
