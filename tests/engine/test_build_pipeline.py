@@ -6,6 +6,7 @@ import random
 import threading
 from pathlib import Path
 
+from disksnap.engine.backends.base import Value
 from disksnap.engine.backends.memory import MemoryBackend
 from disksnap.engine.chunkstore import PREFIX, ChunkStore, chunk_key
 from disksnap.engine.engine import Engine
@@ -26,7 +27,7 @@ class HoldingBackend(MemoryBackend):
         self._done = 0
         self._cond = threading.Condition()
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: Value) -> None:
         if not key.startswith(PREFIX):
             super().put(key, data)
             return

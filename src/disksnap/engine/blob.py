@@ -93,6 +93,14 @@ class Codec:
 
     def encode(self, plaintext: bytes | bytearray, digest: bytes | None = None) -> bytes:
         """Encode a chunk. ``digest`` is BLAKE3-256(plaintext) if the caller has it."""
+        return b"".join(self.encode_parts(plaintext, digest))
+
+    def encode_parts(
+        self, plaintext: bytes | bytearray, digest: bytes | None = None
+    ) -> tuple[bytes, bytes | bytearray]:
+        """The blob as (header, stored bytes), for a backend to write without joining
+        them: joining copies the chunk holding the GIL. A raw blob's stored bytes are
+        ``plaintext`` itself."""
         codec, stored = CODEC_RAW, plaintext
         if not self._looks_incompressible(plaintext):
             full, _ = self._compressors()
@@ -102,7 +110,7 @@ class Codec:
         fields = HEADER.pack(MAGIC, VERSION, codec, 0, len(plaintext), len(stored), bytes(32))
         if codec != CODEC_RAW or digest is None:
             digest = blake3.blake3(stored).digest()
-        return fields[:_CHECKED] + _checksum(fields, digest) + stored
+        return fields[:_CHECKED] + _checksum(fields, digest), stored
 
     def decode(self, blob: bytes, expect: bytes | None = None) -> bytes:
         """Return the plaintext; raise ``BlobFormatError`` on any damage, or when

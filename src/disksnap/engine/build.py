@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from disksnap.engine.backends.base import Backend, KeyNotFound
 from disksnap.engine.changemap import ChangeMap
 from disksnap.engine.checkpoint import Checkpoint, JournalEntry
-from disksnap.engine.chunkstore import ChunkStore
+from disksnap.engine.chunkstore import ChunkStore, zero_id
 from disksnap.engine.disk import Disk
 from disksnap.engine.errors import ChunkMissing
 from disksnap.engine.fileio import write_file_atomic
@@ -190,16 +190,6 @@ def _base_ref(base: Manifest | None, extent: int) -> tuple[str | None, int]:
     return base.ref_with_size(extent)
 
 
-_ZERO = bytes(1 << 22)
-
-
-def _is_zero(data: bytes | bytearray) -> bool:
-    n = len(data)
-    if n <= len(_ZERO):
-        return data == _ZERO[:n]
-    return data.count(0) == n
-
-
 def _read_and_process(ctx: _Context, extent: int) -> JournalEntry:
     # Reading in the pool too keeps several reads in flight (a deeper I/O queue) and
     # the calling thread free to keep the pool fed.
@@ -210,13 +200,21 @@ def _read_and_process(ctx: _Context, extent: int) -> JournalEntry:
     return _process(ctx, extent, data)
 
 
+def _record_zero(ctx: _Context, extent: int) -> JournalEntry:
+    entry = JournalEntry(extent, None, 0)
+    ctx.count("zero_extents")
+    ctx.cp.record([entry])
+    return entry
+
+
 def _process(ctx: _Context, extent: int, data: bytes | bytearray | None) -> JournalEntry:
-    if data is None or _is_zero(data):
-        entry = JournalEntry(extent, None, 0)
-        ctx.count("zero_extents")
-        ctx.cp.record([entry])
-        return entry
+    # All zeroes is told by the hash, which is needed anyway and runs without the GIL;
+    # comparing 4 MiB with zeroes holds it, and the serving threads wait.
+    if data is None:
+        return _record_zero(ctx, extent)
     cid = ctx.store.hash(data)
+    if cid == zero_id(len(data)):
+        return _record_zero(ctx, extent)
     base_cid, base_size = _base_ref(ctx.base, extent)
     if base_cid == cid:
         entry = JournalEntry(extent, cid, base_size)

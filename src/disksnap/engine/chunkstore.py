@@ -7,6 +7,7 @@ the plaintext. All-zero chunks are never stored (manifests record them as zero r
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 
 import blake3
@@ -21,6 +22,12 @@ ID_HEX_LEN = 64
 
 def chunk_key(chunk_id: str) -> str:
     return f"{PREFIX}{chunk_id[:2]}/{chunk_id}"
+
+
+@functools.lru_cache(maxsize=8)
+def zero_id(length: int) -> str:
+    """The id that ``length`` zero bytes would have (never stored: a zero ref)."""
+    return ChunkStore.hash(bytes(length))
 
 
 class ChunkStore:
@@ -44,9 +51,9 @@ class ChunkStore:
 
     def put(self, chunk_id: str, plaintext: bytes | bytearray) -> int:
         """Encode and store the chunk; return its stored size. Durable on return."""
-        blob = self.codec.encode(plaintext, bytes.fromhex(chunk_id))
-        self.backend.put(chunk_key(chunk_id), blob)
-        return len(blob)
+        header, stored = self.codec.encode_parts(plaintext, bytes.fromhex(chunk_id))
+        self.backend.put(chunk_key(chunk_id), (header, stored))
+        return len(header) + len(stored)
 
     def get(self, chunk_id: str) -> bytes:
         """Return the verified plaintext, or raise ``ChunkMissing`` / ``ChunkCorrupt``."""

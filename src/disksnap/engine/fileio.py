@@ -10,6 +10,7 @@ import errno
 import fcntl
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 _FALLOC_FL_KEEP_SIZE = 0x01
@@ -56,6 +57,19 @@ def pwrite_full(fd: int, data: bytes | memoryview, offset: int) -> None:
         n = os.pwrite(fd, view, offset)
         view = view[n:]
         offset += n
+
+
+def write_all(fd: int, parts: Sequence[bytes | bytearray | memoryview]) -> None:
+    """Write the buffers one after the other at the file position, without joining
+    them first (``writev``; a short write continues where it stopped)."""
+    views = [memoryview(p).cast("B") for p in parts]
+    while views:
+        n = os.writev(fd, views)
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if views:
+            views[0] = views[0][n:]
 
 
 def punch_hole(fd: int, offset: int, length: int) -> None:

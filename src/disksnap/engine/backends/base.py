@@ -7,7 +7,9 @@ Contract (every implementation passes ``tests/engine/test_backend_contract.py``)
 * ``put(key, data)`` is atomic and durable: once it returns, ``get`` returns exactly
   ``data`` even after a crash or power loss; a reader never sees a partial value; a
   crash during ``put`` leaves either the old value or none. Overwriting is allowed and
-  replaces the value atomically.
+  replaces the value atomically. ``data`` is one buffer or a tuple of them, stored as
+  their concatenation (a blob's header and payload are not copied into one buffer:
+  a large copy holds the GIL that the serving threads wait for).
 * ``get(key)`` returns the whole value or raises ``KeyNotFound`` (also when ``key`` is
   only a prefix of other keys).
 * ``exists(key)`` is true exactly when ``get`` would succeed.
@@ -31,6 +33,9 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from disksnap.domain import errors as d
+
+Buffer = bytes | bytearray | memoryview
+Value = Buffer | tuple[Buffer, ...]
 
 _SEGMENT = re.compile(r"[a-z0-9_-][a-z0-9._-]*")
 
@@ -76,8 +81,16 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+def value_parts(data: Value) -> tuple[Buffer, ...]:
+    return data if isinstance(data, tuple) else (data,)
+
+
+def value_size(data: Value) -> int:
+    return sum(len(memoryview(p)) for p in value_parts(data))
+
+
 class Backend(Protocol):
-    def put(self, key: str, data: bytes) -> None: ...
+    def put(self, key: str, data: Value) -> None: ...
 
     def get(self, key: str) -> bytes: ...
 

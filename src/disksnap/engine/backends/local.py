@@ -24,10 +24,12 @@ from pathlib import Path
 from disksnap.engine.backends.base import (
     BackendError,
     KeyNotFound,
+    Value,
     validate_key,
     validate_prefix,
+    value_parts,
 )
-from disksnap.engine.fileio import drop_cache, fsync_dir
+from disksnap.engine.fileio import drop_cache, fsync_dir, write_all
 
 
 class LocalBackend:
@@ -49,16 +51,14 @@ class LocalBackend:
         with self._dirs_lock:
             self._known_dirs.add(directory)
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: Value) -> None:
         path = self._path(key)
         self._ensure_dir(path.parent)
         tmp = path.parent / f".tmp-{secrets.token_hex(8)}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, value_parts(data))
                 if self._fsync:
                     os.fdatasync(fd)
                     drop_cache(fd)  # clean now, so the advice takes effect at once

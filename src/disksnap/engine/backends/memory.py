@@ -6,7 +6,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from disksnap.engine.backends.base import KeyNotFound, validate_key, validate_prefix
+from disksnap.engine.backends.base import (
+    KeyNotFound,
+    Value,
+    validate_key,
+    validate_prefix,
+    value_parts,
+)
 
 
 class MemoryBackend:
@@ -14,10 +20,11 @@ class MemoryBackend:
         self._data: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: Value) -> None:
         validate_key(key)
+        value = b"".join(value_parts(data))
         with self._lock:
-            self._data[key] = bytes(data)
+            self._data[key] = value
 
     def get(self, key: str) -> bytes:
         validate_key(key)
