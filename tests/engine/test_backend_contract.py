@@ -56,6 +56,15 @@ def test_put_get_roundtrip(backend: Backend, value: bytes) -> None:
     assert backend.exists("objects/k1")
 
 
+def test_a_value_in_parts_is_stored_as_their_concatenation(backend: Backend) -> None:
+    big = bytes(range(256)) * (3 * MiB // 256)
+    parts = (b"head", bytearray(b""), memoryview(big)[1:], bytearray(b"tail"))
+    backend.put("objects/parts", parts)
+    expected = b"head" + big[1:] + b"tail"
+    assert backend.get("objects/parts") == expected
+    assert backend.stat("objects/parts") == len(expected)
+
+
 def test_overwrite_replaces_value(backend: Backend) -> None:
     backend.put("a/b", b"first value, longer")
     backend.put("a/b", b"second")

@@ -85,10 +85,6 @@ def value_parts(data: Value) -> tuple[Buffer, ...]:
     return data if isinstance(data, tuple) else (data,)
 
 
-def value_size(data: Value) -> int:
-    return sum(len(memoryview(p)) for p in value_parts(data))
-
-
 class Backend(Protocol):
     def put(self, key: str, data: Value) -> None: ...
 
