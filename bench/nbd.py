@@ -11,8 +11,9 @@ directory (removed at the end unless ``--keep``):
    reads it back into a file, which must equal the image; both timed after
    ``settle()`` (sync, and the page cache dropped where allowed);
 4. the latency of 4 KiB writes at random offsets (one at a time, disksnap's own NBD
-   client) is sampled on the disksnap disk while idle, then while each of
-   ``--snapshots`` snapshots of it is being created and built; reported as p50 / p99 /
+   client) is sampled on the disksnap disk while each of ``--snapshots`` snapshots of
+   it is being created and built, and while idle in windows before, between and after
+   them (``--samples`` in all); reported as p50 / p99 /
    max (the worst case), with the time the slowest Create call itself took. Random
    writes are the worst case for a snapshot: nearly each one lands on a 64 KiB block
    whose old content must be preserved first (queued behind the preserve log's sync,
@@ -144,22 +145,32 @@ def _summary(samples: list[float]) -> Json:
 
 
 def latency(url: Url, disk: str, rest: Served, samples: int, snapshots: int) -> Json:
-    """Idle samples, then samples while each of ``snapshots`` snapshots is created and
-    built (one after the other; each rewrites what the random writes touched)."""
+    """Samples while each of ``snapshots`` snapshots is created and built (one after the
+    other; each rewrites what the random writes touched), and idle samples in windows
+    before, between and after them: the baseline is taken under the same conditions as
+    what it is compared with (a shared machine's load drifts; a single idle window
+    before the first snapshot made the idle p99 vary 0.4-2.3 ms from run to run). Dirty
+    data is written back before every window."""
     rng = random.Random(7)
+    idle: list[float] = []
     during: list[float] = []
     took: list[float] = []
+    window = max(1, samples // (snapshots + 1))
     # The REST client runs in a process of its own: in a thread beside the sampling
     # one, its Python work would hold the sampler off the GIL after its reply arrived,
     # which is this process's latency, not the server's.
     context = multiprocessing.get_context("spawn")
     with NbdClient(url, disk) as c, ProcessPoolExecutor(1, mp_context=context) as caller:
         caller.submit(int).result()  # started before anything is timed
-        idle = _latencies(c, rng, lambda: False, samples)
         for _ in range(snapshots):
+            os.sync()
+            idle += _latencies(c, rng, lambda: False, window)
+            os.sync()
             creating = caller.submit(create_and_wait, rest, disk)
             during += _latencies(c, rng, creating.done, 10**9)
             took.append(creating.result())
+        os.sync()
+        idle += _latencies(c, rng, lambda: False, window)
     return {
         "idle": _summary(idle),
         "snapshot": _summary(during),
@@ -182,7 +193,7 @@ def create_and_wait(rest: Served, disk: str) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=parse_size, default=1 * GiB, help="image size (1GiB)")
-    ap.add_argument("--samples", type=int, default=3000, help="idle latency samples")
+    ap.add_argument("--samples", type=int, default=6000, help="idle latency samples (6000)")
     ap.add_argument("--snapshots", type=int, default=3, help="snapshots sampled during (3)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, help="also write the results here")
