@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeAlias
@@ -36,6 +35,7 @@ from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from disksnap.domain.errors import BadRequest, Code, DisksnapError
+from disksnap.domain.ids import new_request_id
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.core import Unimplemented
 from disksnap.service.descriptors import message_class
@@ -213,4 +213,4 @@ def _request_id(metadata: Mapping[str, str]) -> str:
         value = metadata.get(key)
         if value is not None and _CLIENT_REQUEST_ID.fullmatch(value):
             return value
-    return secrets.token_hex(16)
+    return new_request_id()

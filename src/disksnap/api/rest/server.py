@@ -11,7 +11,6 @@ and the request id, and answered with a 500 that shows neither.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from typing import Any
 
@@ -31,6 +30,7 @@ from disksnap.api.rest.errors import RequestInvalid
 from disksnap.api.rest.routes import Match, MethodNotAllowed, RouteTable
 from disksnap.api.rest.transcode import parse_query, render, render_response, transcode
 from disksnap.domain.errors import Code, DisksnapError
+from disksnap.domain.ids import new_request_id
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.metrics import CallMetrics
 from disksnap.service.pools import CallPools
@@ -57,11 +57,11 @@ def create_app(
     api = _Api(dispatcher, table, metrics or rest_metrics(), pools or CallPools(()))
 
     async def openapi_json(_request: Request) -> Response:
-        return JSONResponse(openapi, headers={"x-request-id": _request_id()})
+        return JSONResponse(openapi, headers={"x-request-id": new_request_id()})
 
     async def metrics_text(_request: Request) -> Response:
         body = generate_latest(api.metrics.registry)
-        headers = {"x-request-id": _request_id()}  # every response carries one
+        headers = {"x-request-id": new_request_id()}  # every response carries one
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers=headers)
 
     # Every method reaches the API handler, so that unknown ones get a Status JSON 405
@@ -80,7 +80,7 @@ def create_app(
 
 
 async def _framework_error(_request: Request, exc: Exception) -> Response:
-    request_id = _request_id()
+    request_id = new_request_id()
     status_code = exc.status_code if isinstance(exc, HTTPException) else 500
     if status_code == 405:
         response = _error(simple_status(Code.UNIMPLEMENTED, "Method Not Allowed", request_id), 405)
@@ -93,10 +93,6 @@ async def _framework_error(_request: Request, exc: Exception) -> Response:
     return response
 
 
-def _request_id() -> str:
-    return secrets.token_hex(16)
-
-
 class _Api:
     def __init__(
         self, dispatcher: Dispatcher, table: RouteTable, metrics: CallMetrics, pools: CallPools
@@ -107,7 +103,7 @@ class _Api:
         self.metrics = metrics
 
     async def handle(self, request: Request) -> Response:
-        request_id = _request_id()
+        request_id = new_request_id()
         REQUEST_ID.set(request_id)  # this task's context; copied into the worker thread
         started = time.perf_counter()
         rpc = "unrouted"
