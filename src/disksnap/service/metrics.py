@@ -5,7 +5,7 @@ store)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -23,6 +23,10 @@ class CallMetrics:
     registry: CollectorRegistry
     requests: Counter
     seconds: Histogram
+    # Each labelled child once: ``labels()`` validates and locks on every call.
+    _children: dict[tuple[str, Code], tuple[Counter, Histogram]] = field(
+        default_factory=dict, repr=False
+    )
 
     @classmethod
     def create(
@@ -47,8 +51,13 @@ class CallMetrics:
         )
 
     def observe(self, method: str, code: Code, seconds: float) -> None:
-        self.requests.labels(method, code.name).inc()
-        self.seconds.labels(method).observe(seconds)
+        children = self._children.get((method, code))
+        if children is None:
+            children = self.requests.labels(method, code.name), self.seconds.labels(method)
+            self._children[method, code] = children
+        count, latency = children
+        count.inc()
+        latency.observe(seconds)
 
 
 class ServiceCollector(Collector):
