@@ -1,9 +1,12 @@
-"""The snapshot build pipeline: a slow extent does not hold up the extents behind it."""
+"""The snapshot build pipeline: a slow extent does not hold up the extents behind it,
+and a chunk that several extents hold is stored once."""
 
 from __future__ import annotations
 
 import random
 import threading
+import time
+from collections import Counter
 from pathlib import Path
 
 from disksnap.engine.backends.base import Value
@@ -60,5 +63,43 @@ def test_a_slow_chunk_write_does_not_stall_the_extents_behind_it(tmp_path: Path)
         assert backend.released_by_others is True
         assert result.stats.new_chunks == extents
         assert restored(engine, "s1") == read_all(disk)
+    finally:
+        engine.close()
+
+
+class SlowCountingBackend(MemoryBackend):
+    """A memory backend that counts chunk puts by key and makes each take a while, so
+    that extents with the same content are in the pipeline at the same time."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+        self.puts: Counter[str] = Counter()
+        self._mutex = threading.Lock()
+
+    def put(self, key: str, data: Value) -> None:
+        if key.startswith(PREFIX):
+            with self._mutex:
+                self.puts[key] += 1
+            time.sleep(self.delay)
+        super().put(key, data)
+
+
+def test_extents_with_the_same_content_store_their_chunk_once(tmp_path: Path) -> None:
+    # Both pool threads take an extent of the same content while the first put is slow:
+    # the second waits for the first thread's answer instead of storing it again.
+    chunk = random.Random(8).randbytes(SMALL.chunk_size)
+    other = random.Random(9).randbytes(SMALL.chunk_size)
+    content = chunk * 4 + other + chunk
+    backend = SlowCountingBackend(delay=0.2)
+    engine = Engine(tmp_path / "engine", backend=backend, config=SMALL)
+    try:
+        disk = engine.create_disk("d", len(content))
+        disk.write(0, content)
+        engine.create_checkpoint("d", "s1")
+        result = engine.build_snapshot("s1")
+        assert sorted(backend.puts.values()) == [1, 1]
+        assert (result.stats.new_chunks, result.stats.reused_extents) == (2, 4)
+        assert restored(engine, "s1") == content
     finally:
         engine.close()

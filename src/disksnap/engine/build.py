@@ -56,7 +56,8 @@ class _Context:
     lock: StoreLock
     base: Manifest | None
     stats: BuildStats
-    seen: dict[str, int] = field(default_factory=dict)
+    # chunk id -> stored size; a Future while the thread that took the chunk stores it
+    seen: dict[str, int | Future[int]] = field(default_factory=dict)
     mutex: threading.Lock = field(default_factory=threading.Lock)
     local: threading.local = field(default_factory=threading.local)
 
@@ -222,20 +223,36 @@ def _process(ctx: _Context, extent: int, data: bytes | bytearray | None) -> Jour
         ctx.cp.record([entry])
         return entry
     with ctx.lock.shared():
-        with ctx.mutex:
-            size = ctx.seen.get(cid)
-        if size is None:
-            try:
-                size = ctx.store.stored_size(cid)
-                ctx.count("reused_extents")
-            except ChunkMissing:
-                size = ctx.store.put(cid, data)
-                ctx.count("new_chunks")
-                ctx.count("new_bytes", size)
-            with ctx.mutex:
-                ctx.seen[cid] = size
-        else:
-            ctx.count("reused_extents")
+        size = _store_once(ctx, cid, data)
         entry = JournalEntry(extent, cid, size)
         ctx.cp.record([entry])
     return entry
+
+
+def _store_once(ctx: _Context, cid: str, data: bytes | bytearray) -> int:
+    """The stored size of chunk ``cid``, storing it unless the store has it. Each chunk
+    is looked up or stored by one thread: another extent with the same content waits
+    for that thread's answer instead of compressing and writing the chunk again."""
+    with ctx.mutex:
+        known = ctx.seen.get(cid)
+        if known is None:
+            mine: Future[int] = Future()
+            ctx.seen[cid] = mine
+    if known is not None:
+        ctx.count("reused_extents")
+        return known if isinstance(known, int) else known.result()
+    try:
+        try:
+            size = ctx.store.stored_size(cid)
+            ctx.count("reused_extents")
+        except ChunkMissing:
+            size = ctx.store.put(cid, data)
+            ctx.count("new_chunks")
+            ctx.count("new_bytes", size)
+    except BaseException as e:
+        mine.set_exception(e)
+        raise
+    with ctx.mutex:
+        ctx.seen[cid] = size  # an int is smaller than a Future: one per chunk of the disk
+    mine.set_result(size)
+    return size
