@@ -1,5 +1,5 @@
 """Restart paths: torn journals, durable failure and abort markers, interrupted
-directory removal, interrupted restores, one engine per root."""
+directory removal, interrupted restores, sequence numbers, one engine per root."""
 
 from __future__ import annotations
 
@@ -110,6 +110,50 @@ def test_an_interrupted_abort_is_finished_at_start_up(
     # The aborted checkpoint's changes were merged back: the next snapshot has them.
     snapshot(engine, "d", "s2")
     assert restored(engine, "s2") == content
+
+
+def _sequences(engine: Engine, disk_id: str) -> dict[str, int]:
+    return {m.snapshot_id: m.sequence for m in engine.list_snapshots(disk_id)}
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["clean", "crash"])
+def test_a_checkpoint_in_flight_keeps_its_sequence_number_across_a_restart(
+    make_engine: Callable[[], Engine], crash: bool
+) -> None:
+    # Only publication saves disk.json; the checkpoint's own file carries its number
+    # until then, and start-up takes the next number from it.
+    engine = make_engine()
+    engine.create_disk("d", 2 * MiB)
+    snapshot(engine, "d", "s1")
+    assert engine.create_checkpoint("d", "s2").sequence == 2
+    if crash:
+        engine.abandon()
+    else:
+        engine.close()
+    engine = make_engine()
+    assert [i.sequence for i in engine.pending_checkpoints()] == [2]
+    engine.build_snapshot("s2")
+    assert engine.create_checkpoint("d", "s3").sequence == 3
+    engine.build_snapshot("s3")
+    assert _sequences(engine, "d") == {"s1": 1, "s2": 2, "s3": 3}
+
+
+def test_a_sequence_number_left_by_an_abort_may_be_used_again_in_order(
+    make_engine: Callable[[], Engine],
+) -> None:
+    engine = make_engine()
+    engine.create_disk("d", 2 * MiB)
+    snapshot(engine, "d", "s1")
+    engine.create_checkpoint("d", "s2")
+    engine.abort_checkpoint("s2")
+    snapshot(engine, "d", "s3")  # the same process: numbers keep increasing
+    engine.create_checkpoint("d", "s4")
+    engine.abort_checkpoint("s4")
+    engine.abandon()
+    engine = make_engine()
+    snapshot(engine, "d", "s5")  # after a restart, s4's number is free again
+    assert _sequences(engine, "d") == {"s1": 1, "s3": 3, "s5": 4}
+    assert [m.snapshot_id for m in engine.list_snapshots("d")] == ["s1", "s3", "s5"]
 
 
 def test_half_removed_directories_are_swept(

@@ -35,7 +35,14 @@ from pathlib import Path
 
 from disksnap.engine.changemap import ChangeMap
 from disksnap.engine.errors import PreserveLimitExceeded
-from disksnap.engine.fileio import fsync_dir, pread_full, pread_into, punch_hole, pwrite_full
+from disksnap.engine.fileio import (
+    fsync_dir,
+    pread_full,
+    pread_into,
+    punch_hole,
+    pwrite_full,
+    write_file_synced,
+)
 
 PRESERVE_MAGIC = b"DSPR"
 # magic, version, block index, data length, crc32(block index, length, data)
@@ -117,21 +124,15 @@ class Checkpoint:
         """A live checkpoint in a temporary directory, not yet durable."""
         tmp = parent / f".tmp-{info.snapshot_id}"
         tmp.mkdir(parents=True)
-        (tmp / "checkpoint.json").write_text(json.dumps(asdict(info), sort_keys=True))
-        (tmp / "preserve.log").touch(mode=0o600)  # created here, so the rename covers them
-        (tmp / "journal").touch(mode=0o600)
+        write_file_synced(tmp / "checkpoint.json", json.dumps(asdict(info), sort_keys=True))
+        # preserve.log and journal are created by the constructor, here, so the rename
+        # covers them.
         return cls(tmp, info, fresh=True)
 
     def seal(self, changed: ChangeMap) -> None:
         """Durably record the change map captured at the freeze and move the checkpoint
         into place. Writers may run meanwhile (``_fail`` sees ``dir`` under ``_lock``)."""
-        (self.dir / "changed").write_bytes(changed.encode())
-        for name in ("checkpoint.json", "changed"):
-            fd = os.open(self.dir / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        write_file_synced(self.dir / "changed", changed.encode())
         fsync_dir(self.dir)
         final = self.dir.with_name(self.info.snapshot_id)
         with self._lock:

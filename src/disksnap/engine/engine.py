@@ -121,6 +121,9 @@ class Engine:
             except BaseException:
                 cp.close()
                 raise
+            # disk.json is saved at publication only: a checkpoint still here may hold
+            # the disk's newest sequence number.
+            disk.info.next_sequence = max(disk.info.next_sequence, cp.info.sequence + 1)
             if (d / "aborted").exists():
                 cp.close()
                 self._finish_abort(disk, d, cp.info)
@@ -325,8 +328,10 @@ class Engine:
                 created_at=self.clock.now().isoformat(),
                 preserve_limit=self.config.preserve_limit,
             )
-            disk.info.next_sequence += 1  # a gap if this fails is harmless; a reuse not
-            disk.save_info()
+            # Kept in memory: checkpoint.json holds the number until publishing saves
+            # disk.json, and a restart takes it from there (_recover). A number may be
+            # used again after an abort, as no snapshot of the disk kept it.
+            disk.info.next_sequence += 1
             cp = Checkpoint.prepare(self.root / "checkpoints", info)
             with disk.all_locks():  # the freeze: the point in time is this moment
                 frozen = disk.changes

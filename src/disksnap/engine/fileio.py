@@ -146,6 +146,17 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def write_file_synced(path: Path, data: bytes | str) -> None:
+    """Create ``path`` (it must not exist) with ``data``, durable on return but for its
+    directory entry (the caller syncs the directory)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        write_all(fd, [data.encode() if isinstance(data, str) else data])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_file_atomic(path: Path, data: bytes) -> None:
     """Write a small file so that a crash leaves the old or the new content, never a mix."""
     tmp = path.with_name(f".{path.name}.tmp")
