@@ -41,7 +41,7 @@ def _manifest(snapshot_id: str, disk_size: int) -> mf.Manifest:
 def test_a_read_racing_a_delete_and_reuse_does_not_cache_the_old_manifest() -> None:
     backend = PausingBackend()
     catalog = Catalog(backend)
-    catalog.publish(_manifest("x", 1 << 20))
+    Catalog(backend).publish(_manifest("x", 1 << 20))  # elsewhere: not in this cache
 
     def delete_and_reuse() -> None:
         catalog.delete("x")
@@ -107,3 +107,12 @@ def test_a_disks_snapshots_are_listed_without_reading_every_manifest() -> None:
     assert [m.snapshot_id for m in catalog.list("d8")] == ["s008", "s108"]
     fresh = Catalog(backend)  # what another start sees
     assert [m.snapshot_id for m in fresh.list("d7")] == ["s107", "s200"]
+
+
+def test_a_published_manifest_is_served_without_reading_it_back() -> None:
+    backend = CountingBackend()
+    catalog = Catalog(backend)
+    published = _manifest("x", 1 << 20)
+    catalog.publish(published)
+    assert catalog.get("x") is published
+    assert backend.gets == 0

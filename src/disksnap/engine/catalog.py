@@ -44,6 +44,7 @@ class Catalog:
             self._changes += 1
             if self._by_disk is not None:
                 self._by_disk.setdefault(manifest.disk_id, set()).add(manifest.snapshot_id)
+            self._remember(manifest)  # the build and the service read it next
 
     def raw(self, snapshot_id: str) -> bytes:
         """The published manifest's bytes (to copy it)."""
@@ -69,10 +70,15 @@ class Catalog:
             raise SnapshotNotFound(f"snapshot {snapshot_id} not found") from None
         with self._mutex:
             if self._epoch == epoch:
-                self._cache[snapshot_id] = m
-                if len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
+                self._remember(m)
         return m
+
+    def _remember(self, m: mf.Manifest) -> None:
+        """Cache ``m``; call with ``_mutex`` held."""
+        self._cache[m.snapshot_id] = m
+        self._cache.move_to_end(m.snapshot_id)
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
 
     def list(self, disk_id: str | None = None) -> list[mf.Manifest]:
         """Published snapshots (of one disk), in lineage order."""
