@@ -61,6 +61,41 @@ def test_a_write_needing_preservation_is_queued_and_read_back_at_once(
     assert read_all(disk)[100 * KiB : 104 * KiB] == data
 
 
+def _preservers(disk_id: str) -> int:
+    return sum(t.name == f"preserve-{disk_id}" for t in threading.enumerate())
+
+
+def test_the_preserver_thread_starts_with_the_first_deferred_write_only(
+    engine: Engine, frozen: tuple[Disk, bytes], rng: random.Random
+) -> None:
+    disk, before = frozen
+    assert _preservers("d") == 0  # a checkpoint alone starts none
+    disk.read(0, SIZE)
+    assert _preservers("d") == 0
+    data = rng.randbytes(4 * KiB)
+    disk.write(200 * KiB, data)  # needs copy-before-write: queued
+    assert _preservers("d") == 1
+    disk.write(200 * KiB, data)  # overlaps a queued write, or lands after it: one thread
+    assert _preservers("d") == 1
+    disk.flush()
+    engine.build_snapshot("s1")
+    assert _preservers("d") == 0  # joined when the checkpoint was detached
+    assert restored(engine, "s1") == before
+    assert read_all(disk)[200 * KiB : 204 * KiB] == data
+
+
+def test_a_snapshot_of_a_disk_nobody_writes_runs_no_preserver(
+    engine: Engine, frozen: tuple[Disk, bytes]
+) -> None:
+    disk, before = frozen
+    engine.build_snapshot("s1")
+    assert _preservers("d") == 0
+    assert restored(engine, "s1") == before
+    engine.create_checkpoint("d", "s2")
+    engine.abort_checkpoint("s2")  # stopping a queue that never had a thread
+    assert read_all(disk) == before
+
+
 def test_overlapping_writes_land_in_the_order_they_were_made(
     engine: Engine, frozen: tuple[Disk, bytes]
 ) -> None:

@@ -174,6 +174,11 @@ class DeferredWrites:
                 self._error = error
             self._cond.notify_all()
 
+    @property
+    def stopping(self) -> bool:
+        with self._cond:
+            return self._stopping
+
     def stop(self, *, discard: bool = False, error: OSError | None = None) -> None:
         """No more waiting for changes; ``discard`` drops those queued (as a crash
         would) and releases whoever waits for them, ``error`` then being what the next

@@ -75,7 +75,8 @@ class Disk:
         # While a checkpoint is active (and the disk has no backing): writes that must
         # wait for copy-before-write, queued for the preserver thread (deferred.py).
         self._deferred: DeferredWrites | None = None
-        self._preserver: threading.Thread | None = None
+        self._preserver: threading.Thread | None = None  # started by the first deferral
+        self._preserver_lock = threading.Lock()  # its start, against _stop_deferring
         self._apply_lock = threading.Lock()  # taken before any stripe lock
         self._fd = os.open(directory / "data", os.O_RDWR)
         self._stripes = [threading.Lock() for _ in range(STRIPES)]
@@ -441,7 +442,27 @@ class Disk:
         if not (cp.needs_preserve(offset, length) or deferred.overlaps(offset, length)):
             return 0
         self.changes.mark(first, last)
-        return deferred.put(offset, length, data, punch=punch)
+        seq = deferred.put(offset, length, data, punch=punch)
+        self._start_preserver(deferred)
+        return seq
+
+    def _start_preserver(self, deferred: DeferredWrites) -> None:
+        """Start the preserver thread for ``deferred`` unless it runs or the queue is
+        stopping: a checkpoint of a disk that nobody writes meanwhile never needs one
+        (starting and joining it was 0.5 ms of a snapshot). Under ``_preserver_lock``,
+        which ``_stop_deferring`` holds while it stops the queue, so a thread is either
+        started before the stop, and joined, or never: what it would have applied is
+        then still queued for the final apply."""
+        with self._preserver_lock:
+            if self._preserver is not None or deferred.stopping:
+                return
+            self._preserver = threading.Thread(
+                target=self._preserve_and_apply,
+                args=(deferred,),
+                name=f"preserve-{self.disk_id}",
+                daemon=True,
+            )
+            self._preserver.start()
 
     def _settled_and_synced(self, seq: int) -> None:
         deferred = self._deferred
@@ -492,15 +513,7 @@ class Disk:
         """Make ``cp`` the active checkpoint. Call with every stripe lock held."""
         self.checkpoint = cp
         if self.backing is None:
-            deferred = DeferredWrites()
-            self._deferred = deferred
-            self._preserver = threading.Thread(
-                target=self._preserve_and_apply,
-                args=(deferred,),
-                name=f"preserve-{self.disk_id}",
-                daemon=True,
-            )
-            self._preserver.start()
+            self._deferred = DeferredWrites()  # its thread starts with the first change
 
     def detach_checkpoint(self) -> None:
         """Apply what is queued, then drop the active checkpoint."""
@@ -509,11 +522,13 @@ class Disk:
             self.checkpoint = None
 
     def _stop_deferring(self, *, discard: bool = False) -> None:
-        deferred, thread = self._deferred, self._preserver
-        if deferred is None or thread is None:
-            return
-        deferred.stop(discard=discard)
-        thread.join()  # after the batch it is on; writers may still queue (up to the limit)
+        with self._preserver_lock:
+            deferred, thread = self._deferred, self._preserver
+            if deferred is None:
+                return
+            deferred.stop(discard=discard)
+        if thread is not None:
+            thread.join()  # after its batch; writers may still queue (up to the limit)
         with self._apply_lock, self.all_locks():
             if not discard:
                 self._settle(deferred, deferred.drained(), locked=True)
