@@ -73,6 +73,15 @@ def test_random_data_is_stored_raw() -> None:
     assert CODEC.decode(blob) == data
 
 
+def test_a_raw_blobs_plaintext_is_a_view_of_the_blob_not_a_copy() -> None:
+    data = _random(256 * 1024)
+    blob = CODEC.encode(data)
+    plain = CODEC.decode(blob, expect=blake3.blake3(data).digest())
+    assert isinstance(plain, memoryview)
+    assert plain.obj is blob
+    assert plain == data
+
+
 def test_compressible_text_is_stored_zstd_and_smaller() -> None:
     data = _text(512 * 1024)
     blob = CODEC.encode(data)

@@ -29,11 +29,11 @@ from disksnap.engine.manifest import Manifest, decode
 class ChunkSource(Protocol):
     """Verified chunk plaintexts by id (``ChunkCache``)."""
 
-    def get(self, chunk_id: str) -> bytes:
+    def get(self, chunk_id: str) -> bytes | memoryview:
         """Through the cache: for reads, which tend to come back to a chunk."""
         ...
 
-    def load(self, chunk_id: str) -> bytes:
+    def load(self, chunk_id: str) -> bytes | memoryview:
         """Around the cache: for hydration, which needs each chunk once."""
         ...
 
@@ -98,7 +98,7 @@ class Backing:
 
     def read(self, fd: int, offset: int, length: int) -> bytes:
         cs = self.chunk_size
-        parts = []
+        parts: list[bytes | memoryview] = []
         pos, end = offset, offset + length
         while pos < end:
             extent = pos // cs
@@ -133,7 +133,9 @@ class Backing:
             self.mark(copied)
         return covered
 
-    def copy_in(self, fd: int, extent: int, loaded: dict[str, bytes] | None = None) -> bool:
+    def copy_in(
+        self, fd: int, extent: int, loaded: dict[str, bytes | memoryview] | None = None
+    ) -> bool:
         """Hydrate one extent (caller holds its lock). False if nothing was pending.
         ``loaded`` keeps chunks read for this extent for the next ones that take them."""
         cid = self.pending(extent)

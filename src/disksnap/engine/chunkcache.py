@@ -13,17 +13,17 @@ class ChunkCache:
     raising a data-loss error) runs outside the lock; two threads missing the same
     chunk at once may both load it, which is harmless."""
 
-    def __init__(self, load: Callable[[str], bytes], capacity: int) -> None:
+    def __init__(self, load: Callable[[str], bytes | memoryview], capacity: int) -> None:
         self._load = load
         self._capacity = capacity
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._items: OrderedDict[str, bytes | memoryview] = OrderedDict()
         self._lock = threading.Lock()
 
-    def load(self, chunk_id: str) -> bytes:
+    def load(self, chunk_id: str) -> bytes | memoryview:
         """Bypass the cache (a chunk needed once must not evict those read often)."""
         return self._load(chunk_id)
 
-    def get(self, chunk_id: str) -> bytes:
+    def get(self, chunk_id: str) -> bytes | memoryview:
         with self._lock:
             data = self._items.get(chunk_id)
             if data is not None:

@@ -55,7 +55,7 @@ class ChunkStore:
         self.backend.put(chunk_key(chunk_id), (header, stored))
         return len(header) + len(stored)
 
-    def get(self, chunk_id: str) -> bytes:
+    def get(self, chunk_id: str) -> bytes | memoryview:
         """Return the verified plaintext, or raise ``ChunkMissing`` / ``ChunkCorrupt``."""
         try:
             blob = self.backend.get(chunk_key(chunk_id))

@@ -580,7 +580,7 @@ class Disk:
     def hydrate_extents(self, extents: list[int]) -> int:
         """Copy backing extents into the disk's file, one at a time, reading each chunk
         they take once; how many were pending."""
-        loaded: dict[str, bytes] = {}
+        loaded: dict[str, bytes | memoryview] = {}
         copied = 0
         for extent in extents:
             backing = self.backing

@@ -44,7 +44,7 @@ class SnapshotView:
     def read(self, offset: int, length: int) -> bytes:
         self._check(offset, length)
         cs = self.manifest.chunk_size
-        parts: list[bytes] = []
+        parts: list[bytes | memoryview] = []
         pos, end = offset, offset + length
         while pos < end:
             extent = pos // cs
@@ -55,7 +55,9 @@ class SnapshotView:
             else:
                 rel = pos - extent * cs
                 piece = self._chunks.get(cid)[rel : rel + n]
-                parts.append(piece + bytes(n - len(piece)))  # a short last chunk
+                parts.append(piece)
+                if len(piece) < n:  # a short last chunk
+                    parts.append(bytes(n - len(piece)))
             pos += n
         return b"".join(parts)
 
