@@ -11,6 +11,7 @@ from pathlib import Path
 
 from disksnap.engine.backends.base import Value
 from disksnap.engine.backends.memory import MemoryBackend
+from disksnap.engine.build import BuildStats
 from disksnap.engine.chunkstore import PREFIX, ChunkStore, chunk_key
 from disksnap.engine.engine import Engine
 from tests.engine.conftest import SMALL
@@ -54,15 +55,22 @@ def test_a_slow_chunk_write_does_not_stall_the_extents_behind_it(tmp_path: Path)
     extents = in_flight + 3
     content = random.Random(7).randbytes(extents * SMALL.chunk_size)
     backend = HoldingBackend(ChunkStore.hash(content[: SMALL.chunk_size]), others=in_flight)
+    stats = _snapshot_through(tmp_path, backend, content)
+    assert backend.released_by_others is True
+    assert stats.new_chunks == extents
+
+
+def _snapshot_through(tmp_path: Path, backend: MemoryBackend, content: bytes) -> BuildStats:
+    """Snapshot a disk holding ``content`` into ``backend``; check that it restores
+    exactly and return the build's stats."""
     engine = Engine(tmp_path / "engine", backend=backend, config=SMALL)
     try:
         disk = engine.create_disk("d", len(content))
         disk.write(0, content)
         engine.create_checkpoint("d", "s1")
         result = engine.build_snapshot("s1")
-        assert backend.released_by_others is True
-        assert result.stats.new_chunks == extents
-        assert restored(engine, "s1") == read_all(disk)
+        assert restored(engine, "s1") == read_all(disk) == content
+        return result.stats
     finally:
         engine.close()
 
@@ -92,14 +100,6 @@ def test_extents_with_the_same_content_store_their_chunk_once(tmp_path: Path) ->
     other = random.Random(9).randbytes(SMALL.chunk_size)
     content = chunk * 4 + other + chunk
     backend = SlowCountingBackend(delay=0.2)
-    engine = Engine(tmp_path / "engine", backend=backend, config=SMALL)
-    try:
-        disk = engine.create_disk("d", len(content))
-        disk.write(0, content)
-        engine.create_checkpoint("d", "s1")
-        result = engine.build_snapshot("s1")
-        assert sorted(backend.puts.values()) == [1, 1]
-        assert (result.stats.new_chunks, result.stats.reused_extents) == (2, 4)
-        assert restored(engine, "s1") == content
-    finally:
-        engine.close()
+    stats = _snapshot_through(tmp_path, backend, content)
+    assert sorted(backend.puts.values()) == [1, 1]
+    assert (stats.new_chunks, stats.reused_extents) == (2, 4)

@@ -124,7 +124,8 @@ class Checkpoint:
         """A live checkpoint in a temporary directory, not yet durable."""
         tmp = parent / f".tmp-{info.snapshot_id}"
         tmp.mkdir(parents=True)
-        write_file_synced(tmp / "checkpoint.json", json.dumps(asdict(info), sort_keys=True))
+        info_json = json.dumps(asdict(info), sort_keys=True).encode()
+        write_file_synced(tmp / "checkpoint.json", info_json)
         # preserve.log and journal are created by the constructor, here, so the rename
         # covers them.
         return cls(tmp, info, fresh=True)

@@ -146,12 +146,12 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_file_synced(path: Path, data: bytes | str) -> None:
+def write_file_synced(path: Path, data: bytes) -> None:
     """Create ``path`` (it must not exist) with ``data``, durable on return but for its
     directory entry (the caller syncs the directory)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        write_all(fd, [data.encode() if isinstance(data, str) else data])
+        write_all(fd, [data])
         os.fsync(fd)
     finally:
         os.close(fd)
