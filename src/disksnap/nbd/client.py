@@ -2,7 +2,9 @@
 export and for benchmarks: fixed newstyle, NBD_OPT_GO, structured replies and
 ``base:allocation`` (so holes are skipped on export and never written on import).
 
-Not a general client: it knows the replies this server sends (one chunk per read).
+Not a general client: it expects a read's data in one chunk, as this server and nbdkit
+send it. Commands without data may be answered with simple replies even after structured
+replies were negotiated (the protocol allows it; nbdkit does so for writes).
 """
 
 from __future__ import annotations
@@ -134,6 +136,12 @@ class NbdClient:
     def _reply(self) -> Reply:
         """The next whole reply, whichever request it answers."""
         (magic,) = struct.unpack(">I", self._recv(4))
+        if magic == p.SIMPLE_REPLY_MAGIC:
+            error, cookie = struct.unpack(">IQ", self._recv(12))
+            offset, n = self._pending.pop(cookie)
+            if error:
+                raise NbdClientError(f"request failed with error {error}")
+            return Reply(offset, n, b"", [])
         if magic != p.STRUCTURED_REPLY_MAGIC:
             raise NbdClientError(f"unexpected reply magic {magic:#x}")
         data, extents = b"", []
