@@ -50,6 +50,15 @@ def test_api_bench_runs_every_phase_on_both_servers(tmp_path: Path) -> None:
         "Get p99 < 10 ms",
     ]
     assert all(isinstance(t["pass"], bool) for t in result["targets"])
+    # The stack's floors ran under the same load: Gets on the loop and through a pool
+    # thread, Creates (one row and one synced file each, every one of them made).
+    floors = result["floors"]
+    assert set(floors) == {"rest_get", "rest_get_hop", "rest_create"}
+    for kind, calls in (("rest_get", 20), ("rest_get_hop", 20), ("rest_create", 6)):
+        assert floors[kind]["statuses"] == {"200": calls}, kind
+        assert isinstance(floors[kind]["server_cpu"], float)  # 10 ms ticks: 0 at this size
+    assert [t["floor"] is None for t in result["targets"]] == [True, False, False]
+    assert result["targets"][2]["floor"] == floors["rest_get_hop"]["p99_ms"]
     assert result["generator_ceiling"]["requests"] == 20
     assert not list(tmp_path.glob("disksnap-bench-api-*")), "the work directory was left"
 

@@ -1,5 +1,6 @@
 """bench/grpc.py at a tiny size, so that it does not rot: the server starts, each of the
-four phases (gRPC and REST, snapshot and operation Get) runs, the results are written."""
+phases (gRPC and REST, snapshot and operation Get, the stack's floor, paced) runs, the
+results are written."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def test_grpc_bench_runs_every_phase(tmp_path: Path) -> None:
     rows = [(r["transport"], r["call"], r["requests"]) for r in result["results"]]
     assert rows == [
         ("grpc", "SnapshotService.Get", 30),
+        ("grpc floor", "SnapshotService.Get, canned", 30),
         ("rest", "GET /compute/v1/snapshots/{id}", 30),
         ("grpc", "OperationService.Get", 30),
         ("rest", "GET /operations/{id}", 30),
@@ -27,3 +29,5 @@ def test_grpc_bench_runs_every_phase(tmp_path: Path) -> None:
     ]
     for r in result["results"]:
         assert 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]
+    floor = result["results"][1]
+    assert isinstance(floor["server_cpu"], float)  # its process's CPU, in 10 ms ticks
