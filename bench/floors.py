@@ -68,6 +68,7 @@ def _serve_rest(kind: str, port: int, directory: Path) -> None:
     from starlette.routing import Route  # noqa: PLC0415
 
     pool = ThreadPoolExecutor(2 if kind == "rest_get_hop" else 4)
+    path = "/compute/v1/snapshots"
 
     async def get(_: Request) -> Response:
         return Response(BODY, media_type="application/json")
@@ -76,19 +77,17 @@ def _serve_rest(kind: str, port: int, directory: Path) -> None:
         body = await asyncio.get_running_loop().run_in_executor(pool, bytes, BODY)
         return Response(body, media_type="application/json")
 
-    create = _durable_create(directory)
+    if kind == "rest_create":
+        create = _durable_create(directory)
 
-    async def post(request: Request) -> Response:
-        await request.body()
-        body = await asyncio.get_running_loop().run_in_executor(pool, create)
-        return Response(body, media_type="application/json")
+        async def post(request: Request) -> Response:
+            await request.body()
+            body = await asyncio.get_running_loop().run_in_executor(pool, create)
+            return Response(body, media_type="application/json")
 
-    path = "/compute/v1/snapshots"
-    routes = {
-        "rest_get": [Route(path + "/{id}", get)],
-        "rest_get_hop": [Route(path + "/{id}", get_hop)],
-        "rest_create": [Route(path, post, methods=["POST"])],
-    }[kind]
+        routes = [Route(path, post, methods=["POST"])]
+    else:
+        routes = [Route(path + "/{id}", get if kind == "rest_get" else get_hop)]
     app = Starlette(routes=routes)
     uvicorn.run(app, port=port, http="httptools", lifespan="off", log_level="warning")
 
