@@ -217,7 +217,13 @@ def tree_bytes(root: Path) -> int:
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     """Run a command after ``settle()``; its wall time. Raise ``BenchError`` if it fails."""
+    return timed_cpu(cmd, env, cwd)[0]
+
+
+def timed_cpu(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """``timed``, and the CPU time (user + system) the command and its children used."""
     settle()
+    before = _children_cpu()
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
@@ -227,7 +233,18 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     if proc.returncode:
         tail = (proc.stderr or proc.stdout).strip()[-2000:]
         raise BenchError(f"`{' '.join(cmd)}` exited with {proc.returncode}: {tail}")
-    return seconds
+    return seconds, _children_cpu() - before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu() -> float:
+    """CPU time (user + system) of this process so far, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- tools, targets and the report ------------------------------------------------------
@@ -321,8 +338,9 @@ def _runs(runs: Sequence[float] | None) -> str:
     return f" (median of {', '.join(f'{r:.2f}' for r in runs)})"
 
 
-def print_report(result: Json, columns: Sequence[str]) -> None:
-    """The tools' ``columns`` (``*_seconds`` / ``*_bytes`` stats), then the targets."""
+def print_report(result: Json, columns: Sequence[str], cpu_columns: Sequence[str] = ()) -> None:
+    """The tools' ``columns`` (``*_seconds`` / ``*_bytes`` stats), their CPU time in
+    ``cpu_columns`` (``*_cpu_seconds``), then the targets."""
     from rich.console import Console  # noqa: PLC0415 (a disksnap child never needs rich)
     from rich.table import Table  # noqa: PLC0415
 
@@ -337,6 +355,12 @@ def print_report(result: Json, columns: Sequence[str]) -> None:
     for name, stats in result["tools"].items():
         tools.add_row(name, *(_fmt(k, stats.get(k)) for k in columns))
     console.print(tools)
+    if cpu_columns:
+        heads = (_short(k.replace("_cpu", "")) for k in cpu_columns)
+        cpu = Table("CPU (user + system)", *heads)
+        for name, stats in result["tools"].items():
+            cpu.add_row(name, *(_fmt(k, stats.get(k)) for k in cpu_columns))
+        console.print(cpu)
     targets = Table("target", "ratio", "limit", "result")
     for t in result["targets"]:
         verdict = {True: "[green]PASS", False: "[red]MISS", None: "[dim]n/a"}[t["pass"]]

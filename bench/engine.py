@@ -56,9 +56,11 @@ from bench.common import (
     peak_rss,
     plan_changes,
     print_report,
+    process_cpu,
     read_seconds,
     settle,
     timed,
+    timed_cpu,
     tree_bytes,
     write_changes,
     write_image,
@@ -128,17 +130,18 @@ def _apply(engine: Engine, image: Path, offsets: list[int]) -> Json:
 
 def _snapshot(engine: Engine, _image: Path, snapshot_id: str) -> Json:
     settle()
-    start = time.perf_counter()
+    cpu, start = process_cpu(), time.perf_counter()
     engine.create_checkpoint(DISK_ID, snapshot_id)
     result = engine.build_snapshot(snapshot_id)
-    return {"seconds": time.perf_counter() - start, "stats": result.stats.as_dict()}
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "cpu_seconds": process_cpu() - cpu, "stats": result.stats.as_dict()}
 
 
 def _restore(engine: Engine, _image: Path, snapshot_id: str, disk_id: str) -> Json:
     settle()
-    start = time.perf_counter()
+    cpu, start = process_cpu(), time.perf_counter()
     engine.restore(snapshot_id, disk_id)
-    return {"seconds": time.perf_counter() - start}
+    return {"seconds": time.perf_counter() - start, "cpu_seconds": process_cpu() - cpu}
 
 
 def _restore_lazy(engine: Engine, _image: Path, snapshot_id: str, disk_id: str) -> Json:
@@ -204,7 +207,9 @@ class Disksnap(Tool):
         return reply
 
     def full(self) -> None:
-        self.stats["full_seconds"] = self._call("snapshot", snapshot_id="s1")["seconds"]
+        reply = self._call("snapshot", snapshot_id="s1")
+        self.stats["full_seconds"] = reply["seconds"]
+        self.stats["full_cpu_seconds"] = reply["cpu_seconds"]
         self.stats["checkpoint_4tib_seconds"] = self._call("freeze")["seconds"]
 
     def changed(self, offsets: list[int]) -> None:
@@ -213,12 +218,14 @@ class Disksnap(Tool):
     def incremental(self) -> None:
         reply = self._call("snapshot", snapshot_id="s2")
         self.stats["incremental_seconds"] = reply["seconds"]
+        self.stats["incremental_cpu_seconds"] = reply["cpu_seconds"]
         self.stats["incremental_read_bytes"] = reply["stats"]["read_bytes"]
         self.stats["incremental_build"] = reply["stats"]
 
     def restore(self) -> None:
         reply = self._call("restore", snapshot_id="s2", disk_id="restored")
         self.stats["restore_seconds"] = reply["seconds"]
+        self.stats["restore_cpu_seconds"] = reply["cpu_seconds"]
         self._check("restored", "restore")
         # Lazy restore: usable at once, compared while still reading through to the
         # snapshot, then hydrated (copied in) and compared again.
@@ -243,6 +250,10 @@ class Disksnap(Tool):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    pipe.close()
 
 
 class External(Tool):
@@ -264,6 +275,11 @@ class External(Tool):
     def run(self, *args: str) -> float:
         return timed([self.name, *args], self.env, self.work)
 
+    def phase(self, name: str, *args: str) -> None:
+        """Run a timed phase: ``NAME_seconds`` and ``NAME_cpu_seconds`` in the stats."""
+        seconds, cpu = timed_cpu([self.name, *args], self.env, self.work)
+        self.stats[f"{name}_seconds"], self.stats[f"{name}_cpu_seconds"] = seconds, cpu
+
     def finish(self) -> None:
         self.stats["stored_bytes"] = tree_bytes(self.repo)
 
@@ -283,14 +299,14 @@ class Restic(External):
         }
 
     def full(self) -> None:
-        self.stats["full_seconds"] = self.run("backup", self.image.name)
+        self.phase("full", "backup", self.image.name)
 
     def incremental(self) -> None:
-        self.stats["incremental_seconds"] = self.run("backup", self.image.name)
+        self.phase("incremental", "backup", self.image.name)
 
     def restore(self) -> None:
         target = self.work / "restic-restore"
-        self.stats["restore_seconds"] = self.run("restore", "latest", "--target", str(target))
+        self.phase("restore", "restore", "latest", "--target", str(target))
         restored = next(target.rglob(self.image.name))
         # restic leaves the restored file in the page cache; disksnap's restore returns
         # only once the disk is durable. Both are reported; the second is like for like.
@@ -324,12 +340,10 @@ class Borg(External):
         }
 
     def full(self) -> None:
-        self.stats["full_seconds"] = self.run("create", f"{self.repo}::full", self.image.name)
+        self.phase("full", "create", f"{self.repo}::full", self.image.name)
 
     def incremental(self) -> None:
-        self.stats["incremental_seconds"] = self.run(
-            "create", f"{self.repo}::incr", self.image.name
-        )
+        self.phase("incremental", "create", f"{self.repo}::incr", self.image.name)
 
 
 TOOLS: dict[str, type[Disksnap | Restic | Borg]] = {c.name: c for c in (Disksnap, Restic, Borg)}
@@ -339,6 +353,7 @@ TOOLS: dict[str, type[Disksnap | Restic | Borg]] = {c.name: c for c in (Disksnap
 
 COLUMNS = ["full_seconds", "incremental_seconds", "restore_seconds", "stored_bytes"]
 COLUMNS += ["peak_rss_bytes", "incremental_read_bytes"]
+CPU_COLUMNS = ["full_cpu_seconds", "incremental_cpu_seconds", "restore_cpu_seconds"]
 TARGETS = (  # disksnap metric, reference (a tool's stat or a key of the result), limit
     Target("full_seconds", "borg.full_seconds", 0.5),
     Target("full_seconds", "restic.full_seconds", 0.33),
@@ -447,7 +462,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             print(f"kept the work directory {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print_report(result, COLUMNS)
+    print_report(result, COLUMNS, CPU_COLUMNS)
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
