@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from disksnap.engine.changemap import ChangeMap
-from disksnap.engine.checkpoint import Checkpoint
+from disksnap.engine.checkpoint import Checkpoint, CheckpointInfo
 from disksnap.engine.disk import Disk
 from disksnap.engine.engine import Engine, EngineConfig
 from disksnap.engine.errors import (
@@ -295,3 +296,61 @@ def test_a_checkpoint_that_cannot_be_sealed_leaves_the_disk_as_it_was(
     engine.build_snapshot("s2")
     assert restored(engine, "s2") == read_all(disk)
     assert engine.pending_checkpoints() == []
+
+
+def _preserving_checkpoint(parent: Path) -> tuple[Checkpoint, bytearray]:
+    """A checkpoint of a 1 MiB disk in 256 KiB extents of 16 KiB blocks, with one block
+    preserved in extent 0 and two in extent 3; and the live content (overwritten)."""
+    info = CheckpointInfo(
+        snapshot_id="s1",
+        disk_id="d",
+        size=1 * MiB,
+        chunk_size=256 * KiB,
+        block_size=16 * KiB,
+        sequence=1,
+        base=None,
+        map_trusted=True,
+        created_at="2026-11-30T00:00:00Z",
+        preserve_limit=1 * MiB,
+    )
+    cp = Checkpoint.prepare(parent, info)
+    live = bytearray(random.Random(4).randbytes(1 * MiB))
+    for offset in (16 * KiB, 3 * 256 * KiB, 3 * 256 * KiB + 48 * KiB):
+        cp.before_write(offset, 4 * KiB, lambda o, n: bytes(live[o : o + n]))
+        live[offset : offset + 4 * KiB] = b"new!" * KiB
+    return cp, live
+
+
+def test_release_frees_the_preserved_blocks_of_its_extents_only(tmp_path: Path) -> None:
+    cp, _ = _preserving_checkpoint(tmp_path)
+    try:
+        assert cp.preserved_bytes == 3 * 16 * KiB
+        assert [b for b, _ in cp.preserved_in(0)] == [1]
+        assert [b for b, _ in cp.preserved_in(3)] == [48, 51]
+        cp.release([1, 2], lambda _extent: contextlib.nullcontext())  # none preserved there
+        assert cp.preserved_bytes == 3 * 16 * KiB
+        assert [b for b, _ in cp.preserved_in(3)] == [48, 51]
+        cp.release([3], lambda _extent: contextlib.nullcontext())
+        assert cp.preserved_bytes == 16 * KiB
+        assert cp.preserved_in(3) == []
+        assert [b for b, _ in cp.preserved_in(0)] == [1]
+    finally:
+        cp.close()
+
+
+def test_preserved_blocks_found_at_start_up_are_released_with_their_extents(
+    tmp_path: Path,
+) -> None:
+    cp, live = _preserving_checkpoint(tmp_path)
+    cp.close()
+    again = Checkpoint.open(cp.dir)  # as start-up reopens a checkpoint in flight
+    try:
+        assert again.preserved_bytes == 3 * 16 * KiB
+        original = random.Random(4).randbytes(1 * MiB)
+        extent = bytes(live[3 * 256 * KiB : 4 * 256 * KiB])
+        assert again.patch_extent(3, extent) == original[3 * 256 * KiB : 4 * 256 * KiB]
+        again.release([3], lambda _extent: contextlib.nullcontext())
+        assert again.preserved_bytes == 16 * KiB
+        assert again.preserved_in(3) == []
+    finally:
+        again.close()

@@ -99,6 +99,10 @@ class Checkpoint:
         self._lock = threading.Lock()
         self._state = bytearray(info.extent_count)
         self._preserved: dict[int, int] = {}  # block index -> record offset in the log
+        # extent -> how many of its blocks are in _preserved: releasing or patching an
+        # extent with none (nearly all of them) costs nothing per block.
+        self._preserved_extents: dict[int, int] = {}
+        self._blocks_per_extent = info.chunk_size // info.block_size
         self._staged: set[int] = set()  # copied into the log, not yet synced
         self.preserved_bytes = 0
         self.failed: PreserveLimitExceeded | None = None
@@ -194,7 +198,7 @@ class Checkpoint:
                 continue  # torn: the overwrite it guarded never happened
             if self._state[block * bs // self.info.chunk_size] == _DONE:
                 continue
-            self._preserved.setdefault(block, off)
+            self._add_preserved(block, off)
         self.preserved_bytes = len(self._preserved) * bs
         self._log_end = -(-log_size // rs) * rs
 
@@ -290,7 +294,15 @@ class Checkpoint:
                         # The build finished the chunk meanwhile: the copy is not needed.
                         self.preserved_bytes -= self.info.block_size
                     else:
-                        self._preserved[b] = s.start + i * self._record_size
+                        self._add_preserved(b, s.start + i * self._record_size)
+
+    def _add_preserved(self, block: int, off: int) -> None:
+        """Count a block as preserved at ``off`` in the log (the first record of it
+        wins). Call with ``_lock`` held, or before the checkpoint is shared."""
+        if block not in self._preserved:
+            self._preserved[block] = off
+            extent = block // self._blocks_per_extent
+            self._preserved_extents[extent] = self._preserved_extents.get(extent, 0) + 1
 
     def _append_records(
         self, start: int, blocks: list[int], read_live: Callable[[int, int], bytes]
@@ -358,9 +370,11 @@ class Checkpoint:
         return min(self.info.chunk_size, self.info.size - extent * self.info.chunk_size)
 
     def _preserved_in(self, extent: int) -> list[tuple[int, int]]:
-        per = self.info.chunk_size // self.info.block_size
+        per = self._blocks_per_extent
         first = extent * per
         with self._lock:
+            if extent not in self._preserved_extents:
+                return []
             return [
                 (b, self._preserved[b]) for b in range(first, first + per) if b in self._preserved
             ]
@@ -392,16 +406,17 @@ class Checkpoint:
         """Mark extents done: their snapshot content is settled (journaled, or known from
         the base), so writes to them need no preservation and their preserved blocks
         are punched out of the log."""
-        per = self.info.chunk_size // self.info.block_size
+        per = self._blocks_per_extent
         for extent in extents:
             freed = []
             with lock_extent(extent):
                 self._state[extent] = _DONE
                 with self._lock:
-                    for b in range(extent * per, (extent + 1) * per):
-                        off = self._preserved.pop(b, None)
-                        if off is not None:
-                            freed.append(off)
+                    if self._preserved_extents.pop(extent, 0):
+                        for b in range(extent * per, (extent + 1) * per):
+                            off = self._preserved.pop(b, None)
+                            if off is not None:
+                                freed.append(off)
                     self.preserved_bytes -= len(freed) * self.info.block_size
             # Outside the lock (a punch may wait for the file system's journal): nothing
             # reads these records any more, and the log never reuses their space.
