@@ -38,4 +38,8 @@ def test_engine_bench_runs_every_tool_and_phase(
     assert tools["restic"]["full_cpu_seconds"] > 0
     assert tools["borg"]["full_cpu_seconds"] > 0
     assert all(t["pass"] is not None for t in result["targets"])
+    # The 4 TiB sparse disk's snapshots, made in an engine of their own and removed.
+    for key in ("checkpoint_4tib_seconds", "sparse_4tib_full_seconds"):
+        assert tools["disksnap"][key] > 0, key
+    assert tools["disksnap"]["sparse_4tib_incremental_seconds"] > 0
     assert not list(tmp_path.glob("disksnap-bench-*")), "the work directory was left"
