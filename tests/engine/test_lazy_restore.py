@@ -4,6 +4,7 @@ write or by hydration, crash-safe, and a GC root until they stand on their own."
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -211,3 +212,58 @@ def test_a_chunk_at_many_offsets_is_copied_in_by_several_tasks(
     copy = engine.restore("s1", "r")
     assert len(reads) == SIZE // CS // 4
     assert read_all(copy) == block * (SIZE // CS)
+
+
+def test_a_snapshot_build_survives_the_backing_being_dropped_under_it(
+    engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by a kill -9 soak of the service: a build read a lazily restored disk while
+    # its hydration finished and dropped the backing, between the build's check of the
+    # backing and its use (AttributeError, the snapshot in ERROR). Here the drop is put
+    # at the worst moment: after that check, before the extent's lock is taken.
+    content = _source(engine, rng)
+    disk = engine.restore_lazy("s1", "lazy")
+    backing = disk.backing
+    assert backing is not None
+    disk.hydrate_extents(backing.pending_extents())  # all copied in, not yet dropped
+    disk.write(5 * CS + 1, b"x")  # an extent the build reads (the rest is from s1)
+    expected = content[: 5 * CS + 1] + b"x" + content[5 * CS + 2 :]
+    engine.create_checkpoint("lazy", "l1")
+    lock_extent, read_frozen = disk.lock_extent, disk.read_frozen
+    reading = threading.local()
+    dropped: list[bool] = []
+
+    def frozen(extent: int, into: bytearray | None = None) -> bytes | bytearray | None:
+        reading.active = True
+        try:
+            return read_frozen(extent, into)
+        finally:
+            reading.active = False
+
+    def drop_then_lock(extent: int) -> object:
+        if getattr(reading, "active", False) and not dropped:
+            dropped.append(True)
+            disk.drop_backing()  # takes every stripe lock, so before this one
+        return lock_extent(extent)
+
+    monkeypatch.setattr(disk, "read_frozen", frozen)
+    monkeypatch.setattr(disk, "lock_extent", drop_then_lock)
+    engine.build_snapshot("l1")
+    assert dropped
+    assert disk.backing is None
+    assert restored(engine, "l1") == expected
+
+
+def test_a_dropped_backing_still_reads_and_syncs(engine: Engine, rng: random.Random) -> None:
+    # Readers that took the backing before the drop (reads, block status and flushes
+    # take it without locks) may use it after: nothing is pending, the file serves.
+    content = _source(engine, rng)
+    disk = engine.restore_lazy("s1", "lazy")
+    backing = disk.backing
+    assert backing is not None
+    engine.hydrate("lazy")
+    assert disk.backing is None
+    with disk._io() as fd:  # the descriptor a reader holds
+        assert backing.read(fd, 0, SIZE) == content
+    backing.sync()  # the map is closed: nothing left to sync, and no error
+    assert backing.pending_extents() == []

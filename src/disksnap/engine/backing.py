@@ -63,7 +63,11 @@ class Backing:
             os.close(fd)
 
     def close(self) -> None:
-        os.close(self._map_fd)
+        """Close the map. A reader that took the disk's backing before it was dropped
+        may still use it (``Disk`` reads it without locks): by then nothing is pending,
+        so ``read`` reads the disk's own file, and ``sync`` has nothing left to do."""
+        fd, self._map_fd = self._map_fd, -1
+        os.close(fd)
 
     # --- state ----------------------------------------------------------------------
 
@@ -92,7 +96,9 @@ class Backing:
             os.pwrite(self._map_fd, b"\x01", e)
 
     def sync(self) -> None:
-        os.fdatasync(self._map_fd)
+        fd = self._map_fd
+        if fd >= 0:
+            os.fdatasync(fd)
 
     # --- I/O (the caller holds the disk's locks for writes) ---------------------------
 

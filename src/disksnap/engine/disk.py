@@ -262,8 +262,9 @@ class Disk:
         return bytes(buf)
 
     def _read_at(self, fd: int, offset: int, length: int) -> bytes:
-        if self.backing is not None:
-            return self.backing.read(fd, offset, length)
+        backing = self.backing  # once: ``drop_backing`` may clear it meanwhile
+        if backing is not None:
+            return backing.read(fd, offset, length)
         return pread_full(fd, length, offset)
 
     def _read_live(self, offset: int, length: int) -> bytes:
@@ -309,8 +310,9 @@ class Disk:
             deferred.wait_applied(deferred.last)
         with self._io() as fd:
             os.fdatasync(fd)
-            if self.backing is not None:
-                self.backing.sync()
+            backing = self.backing  # once: ``drop_backing`` may clear it meanwhile
+            if backing is not None:
+                backing.sync()
 
     def _before_change(self, fd: int, offset: int, length: int, first: int, last: int) -> list[int]:
         """Copy-before-write (reading through the backing), then copy in the backing
@@ -354,14 +356,15 @@ class Disk:
         if deferred is not None:  # what is queued is not in the file's map yet
             deferred.wait_applied(deferred.last)
         with self._io() as fd:
-            if self.backing is None:
+            backing = self.backing  # once: ``drop_backing`` may clear it meanwhile
+            if backing is None:
                 return data_extents(fd, offset, length)
             runs: list[tuple[int, int, bool]] = []
             cs, pos, end = self.chunk_size, offset, offset + length
             while pos < end:
                 extent = pos // cs
                 n = min(end, (extent + 1) * cs) - pos
-                pending = self.backing.pending(extent) is not None
+                pending = backing.pending(extent) is not None
                 for run in [(pos, n, True)] if pending else data_extents(fd, pos, n):
                     if runs and runs[-1][2] == run[2] and sum(runs[-1][:2]) == run[0]:
                         runs[-1] = (runs[-1][0], runs[-1][1] + run[1], run[2])
@@ -548,12 +551,16 @@ class Disk:
         length = min(cp.info.chunk_size, cp.info.size - start)
         with self._io() as fd:
             if self.backing is not None:
-                # Hydration moves a lazily restored extent into the file under the lock.
+                # Hydration moves a lazily restored extent into the file under the lock;
+                # the backing is taken under it too, as ``drop_backing`` may have cleared
+                # it since (the read below then serves: the file holds every extent).
                 with self.lock_extent(extent):
-                    live = None
-                    if has_data(fd, start, length) or self.backing.pending(extent) is not None:
-                        live = self.backing.read(fd, start, length)
-                    return cp.patch_extent(extent, live)
+                    backing = self.backing
+                    if backing is not None:
+                        live = None
+                        if has_data(fd, start, length) or backing.pending(extent) is not None:
+                            live = backing.read(fd, start, length)
+                        return cp.patch_extent(extent, live)
             # Read without the lock, so writers are not held for a whole chunk's read
             # from the device. A block written meanwhile was preserved before it was
             # overwritten, and under the lock every such block is in the preserve map.

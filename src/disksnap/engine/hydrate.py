@@ -25,13 +25,14 @@ def hydrate_disk(
     check_stop: Callable[[], None] | None = None,
 ) -> None:
     """Copy a lazily restored disk's pending extents in from its snapshot."""
-    if disk.backing is None:
+    backing = disk.backing  # once: another hydration may drop it meanwhile
+    if backing is None:
         return
     # A chunk at thousands of offsets (a disk of one repeated pattern) is split into
     # tasks of at most GROUP_MAX extents, so that a stop is never far away.
     groups = [
         extents[i : i + GROUP_MAX]
-        for extents in disk.backing.pending_by_chunk()
+        for extents in backing.pending_by_chunk()
         for i in range(0, len(extents), GROUP_MAX)
     ]
     total, done = sum(map(len, groups)) * disk.chunk_size, 0
