@@ -3,10 +3,12 @@
 ``disksnap bench [OPTIONS]`` runs the engine benchmark (``bench/engine.py``, beside
 restic and borg); ``disksnap bench api [OPTIONS]`` the REST API benchmark
 (``bench/api.py``, beside moto server); ``disksnap bench grpc [OPTIONS]`` gRPC Get
-beside REST Get (``bench/grpc.py``). The benchmarks are not part of the installed
-package: they live beside ``src/`` in the repository (the package is installed editable
-from it). Every argument after ``bench`` (or ``bench api``) is handed to the benchmark
-unchanged (``disksnap bench --help``, ``disksnap bench api --help`` show their options).
+beside REST Get (``bench/grpc.py``); ``disksnap bench soak [OPTIONS]`` a kill -9 soak of
+the service with its invariants checked after (``bench/soak.py``). The benchmarks are
+not part of the installed package: they live beside ``src/`` in the repository (the
+package is installed editable from it). Every argument after ``bench`` (or ``bench api``)
+is handed to the benchmark unchanged (``disksnap bench --help``, ``disksnap bench api
+--help`` show their options).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import disksnap
 if TYPE_CHECKING:
     from disksnap.cli.main import Subparsers
 
-BENCHMARKS = {"engine": "engine", "api": "api", "grpc": "grpc"}  # first argument -> bench/<name>.py
+# first argument -> bench/<name>.py
+BENCHMARKS = {"engine": "engine", "api": "api", "grpc": "grpc", "soak": "soak"}
 DEFAULT = "engine"
 
 
@@ -35,8 +38,8 @@ def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="benchmark the storage engine against restic and borg, or (bench api) the "
-        "REST API against moto, or (bench grpc) gRPC beside REST "
-        "(disksnap bench [api|grpc] --help)",
+        "REST API against moto, or (bench grpc) gRPC beside REST, or (bench soak) kill -9 "
+        "the service under load and check its invariants (disksnap bench [api|grpc|soak] --help)",
         add_help=False,  # --help belongs to the benchmark
     )
     parser.set_defaults(run=run, passthrough=True)
