@@ -28,21 +28,18 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 
-from bench.common import BenchError
+from bench.serve import free_port, listening, wait_until
 
 KINDS = ("rest_get", "rest_get_hop", "rest_create", "grpc_get")
-START_SECONDS = 30
 SNAPSHOT = {
     "id": "fd8floorfloorfloor00",
     "folderId": "b1gfloorfloorfloor00",
@@ -93,19 +90,15 @@ def _serve_rest(kind: str, port: int, directory: Path) -> None:
 
 
 def _durable_create(directory: Path) -> Callable[[], bytes]:
-    """A callable that makes one durable record: a row in SQLite, then a new directory
-    holding one synced file (the directory synced too)."""
+    """A callable that makes one durable record: a row in SQLite (configured as the
+    service configures it), then a new directory holding one synced file (the directory
+    synced too)."""
     import sqlalchemy as sa  # noqa: PLC0415
 
-    engine = sa.create_engine(f"sqlite:///{directory / 'floor.db'}", pool_size=8)
+    from disksnap.engine.fileio import fsync_dir, write_file_synced  # noqa: PLC0415
+    from disksnap.meta.db import create_engine  # noqa: PLC0415
 
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(dbapi: object, _record: object) -> None:
-        cursor = dbapi.cursor()  # type: ignore[attr-defined]
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA busy_timeout = 5000")
-        cursor.close()
-
+    engine = create_engine(f"sqlite:///{directory / 'floor.db'}")
     metadata = sa.MetaData()
     table = sa.Table(
         "snapshots",
@@ -124,17 +117,8 @@ def _durable_create(directory: Path) -> Callable[[], bytes]:
             connection.execute(insert, {"id": snapshot_id, "body": BODY.decode()})
         folder = directory / snapshot_id
         folder.mkdir()
-        fd = os.open(folder / "record.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, BODY)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_file_synced(folder / "record.json", BODY)
+        fsync_dir(folder)
         return BODY
 
     return create
@@ -186,19 +170,6 @@ def serve(kind: str, port: int, directory: Path) -> None:
 # --- the parent's side ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _accepts(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-    return False
-
-
 @dataclass(frozen=True)
 class Floor:
     """A running floor server: its port, and the CPU time its process has used."""
@@ -219,7 +190,7 @@ def floor_server(kind: str, directory: Path) -> Iterator[Floor]:
     certificate and key (``server.pem``, ``server-key.pem``)."""
     if kind not in KINDS:
         raise ValueError(f"no floor {kind!r}")
-    port = _free_port()
+    port = free_port()
     root = Path(__file__).resolve().parents[1]
     env = os.environ | {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
@@ -228,15 +199,7 @@ def floor_server(kind: str, directory: Path) -> Iterator[Floor]:
         [sys.executable, "-m", "bench.floors", kind, str(port), str(directory)], env=env
     )
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while not _accepts(port):
-            if proc.poll() is not None:
-                raise BenchError(
-                    f"the {kind} floor exited during start-up (code {proc.returncode})"
-                )
-            if time.monotonic() > deadline:
-                raise BenchError(f"the {kind} floor did not start in {START_SECONDS} s")
-            time.sleep(0.05)
+        wait_until(proc, lambda: listening(port), f"the {kind} floor")
         yield Floor(port, proc.pid)
     finally:
         proc.terminate()

@@ -39,7 +39,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -63,17 +62,11 @@ from bench.common import (
     timed,
     write_image,
 )
-from bench.serve import Served, disksnap_serve, stop, wait_until
+from bench.serve import Served, disksnap_serve, free_port, listening, stop, wait_until
 from disksnap.nbd.client import NbdClient, Url
 from disksnap.nbd.proto import CMD_WRITE
 
 WRITE = 4096
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -90,20 +83,15 @@ def nbdkit(work: Path, size: int) -> Iterator[Url]:
     target = work / "nbdkit.img"
     with target.open("wb") as f:
         f.truncate(size)
-    port = _free_port()
+    port = free_port()
     cmd = ["nbdkit", "-f", "-i", "127.0.0.1", "-p", str(port), "file", str(target)]
     with (work / "nbdkit.log").open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=log)
     try:
-        wait_until(proc, lambda: _listening(port), "nbdkit")
+        wait_until(proc, lambda: listening(port), "nbdkit")
         yield Url("127.0.0.1", port)
     finally:
         stop(proc)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def throughput(work: Path, image: Path, name: str, uri: str) -> Json:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,6 +76,25 @@ class Served:
         return op
 
 
+def free_port() -> int:
+    """A loopback port free now (for a server that must be told its port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on the loopback ``port``."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def serve_command(data: Path, extra: Sequence[str] = ()) -> list[str]:
+    """``disksnap serve`` on ``data`` with every port picked by the system."""
+    command = [str(BIN / "disksnap"), "serve", "--data-dir", str(data), "--rest-port", "0"]
+    return [*command, "--grpc-port", "0", "--nbd-port", "0", *extra]
+
+
 @contextlib.contextmanager
 def disksnap_serve(work: Path, extra: Sequence[str] = ()) -> Iterator[Served]:
     """``disksnap serve`` on a fresh data directory ``work/disksnap``, every port picked
@@ -82,10 +102,8 @@ def disksnap_serve(work: Path, extra: Sequence[str] = ()) -> Iterator[Served]:
     every listener is bound, so the service is ready as soon as the file exists."""
     data = work / "disksnap"
     stamp = data / "bootstrap.json"
-    command = [str(BIN / "disksnap"), "serve", "--data-dir", str(data), "--rest-port", "0"]
-    command += ["--grpc-port", "0", "--nbd-port", "0", *extra]
     with (work / "disksnap.log").open("wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        proc = subprocess.Popen(serve_command(data, extra), stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_until(proc, stamp.exists, "disksnap serve")
         yield Served(json.loads(stamp.read_text()))

@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bench.common import BenchError, Json
-from bench.serve import BIN, Served, wait_until
+from bench.serve import BIN, Served, serve_command, stop, wait_until
 
 MiB = 1 << 20
 DISK_SIZE = 64 * MiB
@@ -58,10 +58,8 @@ class Soak:
     def start(self) -> Served:
         stamp = self.data / "bootstrap.json"
         stamp.unlink(missing_ok=True)
-        command = [str(BIN / "disksnap"), "serve", "--data-dir", str(self.data)]
-        command += ["--rest-port", "0", "--grpc-port", "0", "--nbd-port", "0"]
         with (self.work / "serve.log").open("ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=log)
+            self.proc = subprocess.Popen(serve_command(self.data), stdout=log, stderr=log)
         wait_until(self.proc, stamp.exists, "disksnap serve")
         info: Json = json.loads(stamp.read_text())
         # The token and folder are recorded on the first start only.
@@ -76,9 +74,8 @@ class Soak:
             self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(60)
+        if self.proc is not None:
+            stop(self.proc)
 
     def call(self, method: str, path: str, body: Json | None = None) -> Json:
         """The answer, or ``{"httpError": status}`` for a refusal (a busy disk, a

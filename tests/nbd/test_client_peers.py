@@ -15,20 +15,15 @@ import pytest
 
 from disksnap.nbd import proto as p
 from disksnap.nbd.client import NbdClient, NbdClientError, Url
+from tests.grpc.conftest import free_port
 
 MiB = 1 << 20
 SIZE = 16 * MiB
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def nbdkit() -> Iterator[Url]:
-    port = _free_port()
+    port = free_port()
     command = ["nbdkit", "-f", "-i", "127.0.0.1", "-p", str(port), "memory", str(SIZE)]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

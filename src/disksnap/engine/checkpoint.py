@@ -285,7 +285,7 @@ class Checkpoint:
                     self.preserved_bytes -= len(s.blocks) * self.info.block_size
                 self._fail(f"copy-before-write for snapshot {self.info.snapshot_id} failed: {e}")
             return
-        per = self.info.chunk_size // self.info.block_size
+        per = self._blocks_per_extent
         with self._lock:
             for s in staged:
                 self._staged.difference_update(s.blocks)
