@@ -298,6 +298,123 @@ def test_a_checkpoint_that_cannot_be_sealed_leaves_the_disk_as_it_was(
     assert engine.pending_checkpoints() == []
 
 
+class _HeldSeal:
+    """Hold ``Checkpoint.seal`` of one snapshot until released: its checkpoint is then
+    being made (frozen, not yet durable) for as long as the test wants."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, snapshot_id: str) -> None:
+        self.sealing, self.release = threading.Event(), threading.Event()
+        seal = Checkpoint.seal
+
+        def held_seal(cp: Checkpoint, changed: ChangeMap) -> None:
+            if cp.info.snapshot_id == snapshot_id:
+                self.sealing.set()
+                assert self.release.wait(10), "the held seal was never released"
+            seal(cp, changed)
+
+        monkeypatch.setattr(Checkpoint, "seal", held_seal)
+
+    def start(self, target: Callable[[], object]) -> threading.Thread:
+        thread = threading.Thread(target=target)
+        thread.start()
+        assert self.sealing.wait(10), "the checkpoint never reached its seal"
+        return thread
+
+
+def test_checkpoints_of_other_disks_are_made_while_one_is_synced(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The engine's mutex covers only the reservation: a checkpoint whose files are
+    # being synced holds up neither other disks' checkpoints nor opening a disk.
+    engine.create_disk("a", 1 * MiB)
+    engine.create_disk("b", 1 * MiB)
+    held = _HeldSeal(monkeypatch, "sa")
+    first = held.start(lambda: engine.create_checkpoint("a", "sa"))
+    try:
+        other = threading.Thread(target=lambda: engine.create_checkpoint("b", "sb"))
+        other.start()
+        other.join(10)
+        assert not other.is_alive(), "a checkpoint of another disk waited for a seal"
+        assert engine.disk("a").checkpoint is not None  # frozen before its seal
+    finally:
+        held.release.set()
+        first.join()
+    assert sorted(c.snapshot_id for c in engine.pending_checkpoints()) == ["sa", "sb"]
+
+
+def test_a_checkpoint_being_made_reserves_its_disk_and_its_id(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.create_disk("a", 1 * MiB)
+    engine.create_disk("b", 1 * MiB)
+    held = _HeldSeal(monkeypatch, "sa")
+    first = held.start(lambda: engine.create_checkpoint("a", "sa"))
+    try:
+        with pytest.raises(DiskBusy, match="sa"):
+            engine.create_checkpoint("a", "s2")
+        with pytest.raises(DiskBusy, match="sa"):
+            engine.delete_disk("a")
+        with pytest.raises(SnapshotExists):
+            engine.create_checkpoint("b", "sa")
+    finally:
+        held.release.set()
+        first.join()
+    engine.build_snapshot("sa")
+    assert engine.pending_checkpoints() == []
+    engine.create_checkpoint("a", "s2")  # the reservation went with the checkpoint
+    engine.create_checkpoint("b", "sb")
+
+
+def test_a_disk_grown_while_its_checkpoint_is_prepared_is_frozen_at_its_new_size(
+    engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Disk.grow does not take the engine's mutex: between the reservation and the
+    # freeze the disk may grow. The checkpoint is then prepared again, at the size the
+    # disk has at the freeze, and the snapshot holds the grown part's content too.
+    disk = engine.create_disk("d", 1 * MiB)
+    disk.write(0, rng.randbytes(1 * MiB))
+    prepare = Checkpoint.prepare
+    sizes: list[int] = []
+
+    def prepare_while_growing(parent: Path, info: CheckpointInfo) -> Checkpoint:
+        sizes.append(info.size)
+        if len(sizes) == 1:
+            disk.grow(2 * MiB)
+            disk.write(1 * MiB, rng.randbytes(1 * MiB))
+        return prepare(parent, info)
+
+    monkeypatch.setattr(Checkpoint, "prepare", staticmethod(prepare_while_growing))
+    info = engine.create_checkpoint("d", "s1")
+    monkeypatch.undo()
+    assert sizes == [1 * MiB, 2 * MiB]
+    assert info.size == 2 * MiB
+    frozen = read_all(disk)
+    disk.write(0, rng.randbytes(2 * MiB))
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == frozen
+    assert [p.name for p in (engine.root / "checkpoints").iterdir()] == []
+
+
+def test_shutdown_waits_for_a_checkpoint_being_made(
+    make_engine: Callable[[], Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine()
+    engine.create_disk("d", 1 * MiB)
+    held = _HeldSeal(monkeypatch, "s1")
+    first = held.start(lambda: engine.create_checkpoint("d", "s1"))
+    closing = threading.Thread(target=engine.close)
+    closing.start()
+    closing.join(0.3)
+    assert closing.is_alive(), "the engine closed under a checkpoint being sealed"
+    held.release.set()
+    first.join()
+    closing.join(10)
+    assert not closing.is_alive()
+    monkeypatch.undo()
+    engine = make_engine()  # the checkpoint was sealed: it is there after the restart
+    assert [c.snapshot_id for c in engine.pending_checkpoints()] == ["s1"]
+
+
 def _preserving_checkpoint(parent: Path) -> tuple[Checkpoint, bytearray]:
     """A checkpoint of a 1 MiB disk in 256 KiB extents of 16 KiB blocks, with one block
     preserved in extent 0 and two in extent 3; and the live content (overwritten)."""

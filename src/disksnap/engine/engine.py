@@ -22,7 +22,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from disksnap.domain.clock import Clock, SystemClock
@@ -96,6 +96,8 @@ class Engine:
         self._jobs = 0  # builds and restores running; shutdown waits for them
         self._jobs_done = threading.Condition()
         self._disks: dict[str, Disk] = {}
+        # Disks whose checkpoint is being made, outside the mutex: disk id -> snapshot id.
+        self._reserved: dict[str, str] = {}
         # Lazily restored disks still reading through to a snapshot: listed once at
         # start, then kept, so the hydrator need not open every disk to find them.
         self._lazy: set[str] = set()
@@ -249,10 +251,11 @@ class Engine:
     def delete_disk(self, disk_id: str) -> None:
         with self._mutex:
             disk = self.disk(disk_id)
-            if disk.checkpoint is not None:
-                raise DiskBusy(
-                    f"disk {disk_id} has snapshot {disk.checkpoint.info.snapshot_id} in flight"
-                )
+            busy = (
+                disk.checkpoint.info.snapshot_id if disk.checkpoint else self._reserved.get(disk_id)
+            )
+            if busy is not None:
+                raise DiskBusy(f"disk {disk_id} has snapshot {busy} in flight")
             for watcher in list(self._removal_watchers):
                 watcher(disk_id)
             disk.abandon()
@@ -302,18 +305,43 @@ class Engine:
     def create_checkpoint(self, disk_id: str, snapshot_id: str) -> CheckpointInfo:
         """Freeze the disk's content now, durably by the time it returns. Writers are
         held only while the change map is swapped and copy-before-write switched on; the
-        checkpoint's files are written and synced around that, with writes going on."""
+        checkpoint's files are written and synced around that, with writes going on.
+        The engine's mutex is held only to reserve the disk and the snapshot id: the
+        files of checkpoints of different disks are synced at the same time."""
         if not is_safe_id(snapshot_id):
             raise InvalidGeometry(f"invalid snapshot id {snapshot_id!r}")
-        with self._mutex:  # sequence, base and map_trusted change only under it
-            if self._snapshot_known(snapshot_id):
+        with self._job(None, f"checkpoint of disk {disk_id}"):
+            disk, info = self._reserve_checkpoint(disk_id, snapshot_id)
+            try:
+                cp, frozen = self._freeze(disk, info)
+                try:
+                    cp.seal(frozen)
+                except BaseException:
+                    disk.detach_checkpoint()
+                    with disk.all_locks():
+                        disk.changes.merge(frozen)
+                        disk.map_trusted = cp.info.map_trusted
+                    cp.close()
+                    remove_dir(cp.dir)
+                    raise
+            finally:
+                with self._mutex:
+                    del self._reserved[disk_id]
+            return cp.info
+
+    def _reserve_checkpoint(self, disk_id: str, snapshot_id: str) -> tuple[Disk, CheckpointInfo]:
+        """Under the mutex: the disk, with no other checkpoint in flight or being made,
+        and the checkpoint's lineage. Sequence, base and map_trusted change only under
+        the mutex, and only through a checkpoint of the disk, which this one excludes."""
+        with self._mutex:
+            if snapshot_id in self._reserved.values() or self._snapshot_known(snapshot_id):
                 raise SnapshotExists(f"snapshot {snapshot_id} already exists")
             disk = self.disk(disk_id)
-            if disk.checkpoint is not None:
-                raise DiskBusy(
-                    f"disk {disk_id} already has snapshot "
-                    f"{disk.checkpoint.info.snapshot_id} in flight"
-                )
+            busy = (
+                disk.checkpoint.info.snapshot_id if disk.checkpoint else self._reserved.get(disk_id)
+            )
+            if busy is not None:
+                raise DiskBusy(f"disk {disk_id} already has snapshot {busy} in flight")
             info = CheckpointInfo(
                 snapshot_id=snapshot_id,
                 disk_id=disk_id,
@@ -332,24 +360,27 @@ class Engine:
             # disk.json, and a restart takes it from there (_recover). A number may be
             # used again after an abort, as no snapshot of the disk kept it.
             disk.info.next_sequence += 1
+            self._reserved[disk_id] = snapshot_id
+            return disk, info
+
+    def _freeze(self, disk: Disk, info: CheckpointInfo) -> tuple[Checkpoint, ChangeMap]:
+        """Prepare the checkpoint's files, then freeze: the point in time is the moment
+        copy-before-write is switched on. A disk grown meanwhile (``Disk.grow`` does not
+        take the mutex) is prepared again at its new size."""
+        while True:
             cp = Checkpoint.prepare(self.root / "checkpoints", info)
-            with disk.all_locks():  # the freeze: the point in time is this moment
-                frozen = disk.changes
-                disk.attach_checkpoint(cp)
-                # Every write from now on happens in this process, so the new map is exact.
-                disk.changes = ChangeMap(disk.size // disk.chunk_size)
-                disk.map_trusted = True
-            try:
-                cp.seal(frozen)
-            except BaseException:
-                disk.detach_checkpoint()
-                with disk.all_locks():
-                    disk.changes.merge(frozen)
-                    disk.map_trusted = info.map_trusted
-                cp.close()
-                remove_dir(cp.dir)
-                raise
-            return info
+            with disk.all_locks():
+                if disk.size == info.size:
+                    frozen = disk.changes
+                    disk.attach_checkpoint(cp)
+                    # Every write from now on happens in this process: the new map is exact.
+                    disk.changes = ChangeMap(disk.size // disk.chunk_size)
+                    disk.map_trusted = True
+                    return cp, frozen
+                size = disk.size
+            cp.close()
+            remove_dir(cp.dir)
+            info = replace(info, size=size)
 
     def _snapshot_known(self, snapshot_id: str) -> bool:
         return (self.root / "checkpoints" / snapshot_id).exists() or self.catalog.exists(
