@@ -6,7 +6,7 @@ import contextlib
 import os
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -298,27 +298,31 @@ def test_a_checkpoint_that_cannot_be_sealed_leaves_the_disk_as_it_was(
     assert engine.pending_checkpoints() == []
 
 
-class _HeldSeal:
-    """Hold ``Checkpoint.seal`` of one snapshot until released: its checkpoint is then
-    being made (frozen, not yet durable) for as long as the test wants."""
+@contextlib.contextmanager
+def _held_seal(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine, disk_id: str, snapshot_id: str
+) -> Iterator[threading.Event]:
+    """Create the checkpoint in another thread and hold it in ``Checkpoint.seal``: it is
+    then being made (frozen, not yet durable) until the yielded event is set, at the
+    latest on leaving, which waits for the creation to finish."""
+    sealing, release = threading.Event(), threading.Event()
+    seal = Checkpoint.seal
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, snapshot_id: str) -> None:
-        self.sealing, self.release = threading.Event(), threading.Event()
-        seal = Checkpoint.seal
+    def held_seal(cp: Checkpoint, changed: ChangeMap) -> None:
+        if cp.info.snapshot_id == snapshot_id:
+            sealing.set()
+            assert release.wait(10), "the held seal was never released"
+        seal(cp, changed)
 
-        def held_seal(cp: Checkpoint, changed: ChangeMap) -> None:
-            if cp.info.snapshot_id == snapshot_id:
-                self.sealing.set()
-                assert self.release.wait(10), "the held seal was never released"
-            seal(cp, changed)
-
-        monkeypatch.setattr(Checkpoint, "seal", held_seal)
-
-    def start(self, target: Callable[[], object]) -> threading.Thread:
-        thread = threading.Thread(target=target)
-        thread.start()
-        assert self.sealing.wait(10), "the checkpoint never reached its seal"
-        return thread
+    monkeypatch.setattr(Checkpoint, "seal", held_seal)
+    creating = threading.Thread(target=lambda: engine.create_checkpoint(disk_id, snapshot_id))
+    creating.start()
+    try:
+        assert sealing.wait(10), "the checkpoint never reached its seal"
+        yield release
+    finally:
+        release.set()
+        creating.join()
 
 
 def test_checkpoints_of_other_disks_are_made_while_one_is_synced(
@@ -328,17 +332,12 @@ def test_checkpoints_of_other_disks_are_made_while_one_is_synced(
     # being synced holds up neither other disks' checkpoints nor opening a disk.
     engine.create_disk("a", 1 * MiB)
     engine.create_disk("b", 1 * MiB)
-    held = _HeldSeal(monkeypatch, "sa")
-    first = held.start(lambda: engine.create_checkpoint("a", "sa"))
-    try:
+    with _held_seal(monkeypatch, engine, "a", "sa"):
         other = threading.Thread(target=lambda: engine.create_checkpoint("b", "sb"))
         other.start()
         other.join(10)
         assert not other.is_alive(), "a checkpoint of another disk waited for a seal"
         assert engine.disk("a").checkpoint is not None  # frozen before its seal
-    finally:
-        held.release.set()
-        first.join()
     assert sorted(c.snapshot_id for c in engine.pending_checkpoints()) == ["sa", "sb"]
 
 
@@ -347,18 +346,13 @@ def test_a_checkpoint_being_made_reserves_its_disk_and_its_id(
 ) -> None:
     engine.create_disk("a", 1 * MiB)
     engine.create_disk("b", 1 * MiB)
-    held = _HeldSeal(monkeypatch, "sa")
-    first = held.start(lambda: engine.create_checkpoint("a", "sa"))
-    try:
+    with _held_seal(monkeypatch, engine, "a", "sa"):
         with pytest.raises(DiskBusy, match="sa"):
             engine.create_checkpoint("a", "s2")
         with pytest.raises(DiskBusy, match="sa"):
             engine.delete_disk("a")
         with pytest.raises(SnapshotExists):
             engine.create_checkpoint("b", "sa")
-    finally:
-        held.release.set()
-        first.join()
     engine.build_snapshot("sa")
     assert engine.pending_checkpoints() == []
     engine.create_checkpoint("a", "s2")  # the reservation went with the checkpoint
@@ -400,14 +394,12 @@ def test_shutdown_waits_for_a_checkpoint_being_made(
 ) -> None:
     engine = make_engine()
     engine.create_disk("d", 1 * MiB)
-    held = _HeldSeal(monkeypatch, "s1")
-    first = held.start(lambda: engine.create_checkpoint("d", "s1"))
-    closing = threading.Thread(target=engine.close)
-    closing.start()
-    closing.join(0.3)
-    assert closing.is_alive(), "the engine closed under a checkpoint being sealed"
-    held.release.set()
-    first.join()
+    with _held_seal(monkeypatch, engine, "d", "s1") as release:
+        closing = threading.Thread(target=engine.close)
+        closing.start()
+        closing.join(0.3)
+        assert closing.is_alive(), "the engine closed under a checkpoint being sealed"
+        release.set()
     closing.join(10)
     assert not closing.is_alive()
     monkeypatch.undo()

@@ -93,7 +93,7 @@ class Engine:
         )
         self._mutex = threading.RLock()
         self._closing = threading.Event()
-        self._jobs = 0  # builds and restores running; shutdown waits for them
+        self._jobs = 0  # builds, restores, checkpoints being made; shutdown waits for them
         self._jobs_done = threading.Condition()
         self._disks: dict[str, Disk] = {}
         # Disks whose checkpoint is being made, outside the mutex: disk id -> snapshot id.
@@ -251,9 +251,7 @@ class Engine:
     def delete_disk(self, disk_id: str) -> None:
         with self._mutex:
             disk = self.disk(disk_id)
-            busy = (
-                disk.checkpoint.info.snapshot_id if disk.checkpoint else self._reserved.get(disk_id)
-            )
+            busy = self._in_flight(disk)
             if busy is not None:
                 raise DiskBusy(f"disk {disk_id} has snapshot {busy} in flight")
             for watcher in list(self._removal_watchers):
@@ -314,16 +312,7 @@ class Engine:
             disk, info = self._reserve_checkpoint(disk_id, snapshot_id)
             try:
                 cp, frozen = self._freeze(disk, info)
-                try:
-                    cp.seal(frozen)
-                except BaseException:
-                    disk.detach_checkpoint()
-                    with disk.all_locks():
-                        disk.changes.merge(frozen)
-                        disk.map_trusted = cp.info.map_trusted
-                    cp.close()
-                    remove_dir(cp.dir)
-                    raise
+                self._seal(disk, cp, frozen)
             finally:
                 with self._mutex:
                     del self._reserved[disk_id]
@@ -337,9 +326,7 @@ class Engine:
             if snapshot_id in self._reserved.values() or self._snapshot_known(snapshot_id):
                 raise SnapshotExists(f"snapshot {snapshot_id} already exists")
             disk = self.disk(disk_id)
-            busy = (
-                disk.checkpoint.info.snapshot_id if disk.checkpoint else self._reserved.get(disk_id)
-            )
+            busy = self._in_flight(disk)
             if busy is not None:
                 raise DiskBusy(f"disk {disk_id} already has snapshot {busy} in flight")
             info = CheckpointInfo(
@@ -363,6 +350,12 @@ class Engine:
             self._reserved[disk_id] = snapshot_id
             return disk, info
 
+    def _in_flight(self, disk: Disk) -> str | None:
+        """The snapshot whose checkpoint the disk has or is being given (under the mutex)."""
+        if disk.checkpoint is not None:
+            return disk.checkpoint.info.snapshot_id
+        return self._reserved.get(disk.disk_id)
+
     def _freeze(self, disk: Disk, info: CheckpointInfo) -> tuple[Checkpoint, ChangeMap]:
         """Prepare the checkpoint's files, then freeze: the point in time is the moment
         copy-before-write is switched on. A disk grown meanwhile (``Disk.grow`` does not
@@ -381,6 +374,20 @@ class Engine:
             cp.close()
             remove_dir(cp.dir)
             info = replace(info, size=size)
+
+    @staticmethod
+    def _seal(disk: Disk, cp: Checkpoint, frozen: ChangeMap) -> None:
+        """Make the frozen checkpoint durable; if that fails, undo the freeze."""
+        try:
+            cp.seal(frozen)
+        except BaseException:
+            disk.detach_checkpoint()
+            with disk.all_locks():
+                disk.changes.merge(frozen)
+                disk.map_trusted = cp.info.map_trusted
+            cp.close()
+            remove_dir(cp.dir)
+            raise
 
     def _snapshot_known(self, snapshot_id: str) -> bool:
         return (self.root / "checkpoints" / snapshot_id).exists() or self.catalog.exists(
