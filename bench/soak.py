@@ -47,8 +47,9 @@ INTERNAL = 13
 class Soak:
     """One data directory, its server restarted as often as it is killed."""
 
-    def __init__(self, work: Path, rng: random.Random) -> None:
+    def __init__(self, work: Path, rng: random.Random, database: str | None = None) -> None:
         self.work, self.rng = work, rng
+        self.extra = [] if database is None else ["--database", database]
         self.data = work / "data"
         self.proc: subprocess.Popen[bytes] | None = None
         self.token = self.folder = ""
@@ -59,7 +60,8 @@ class Soak:
         stamp = self.data / "bootstrap.json"
         stamp.unlink(missing_ok=True)
         with (self.work / "serve.log").open("ab") as log:
-            self.proc = subprocess.Popen(serve_command(self.data), stdout=log, stderr=log)
+            command = serve_command(self.data, self.extra)
+            self.proc = subprocess.Popen(command, stdout=log, stderr=log)
         wait_until(self.proc, stamp.exists, "disksnap serve")
         info: Json = json.loads(stamp.read_text())
         # The token and folder are recorded on the first start only.
@@ -206,9 +208,15 @@ class Soak:
         return bad
 
 
-def run(work: Path, rounds: int, seed: int, restores: int | None = None) -> list[str]:
+def run(
+    work: Path,
+    rounds: int,
+    seed: int,
+    restores: int | None = None,
+    database: str | None = None,
+) -> list[str]:
     """The soak; what failed (empty: every invariant held)."""
-    soak = Soak(work, random.Random(seed))
+    soak = Soak(work, random.Random(seed), database)
     try:
         for _ in range(3):
             op = soak.new_disk()
@@ -249,12 +257,17 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20, help="kills (%(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="default %(default)s")
     parser.add_argument("--restores", type=int, help="check only this many snapshots (all)")
+    parser.add_argument(
+        "--database",
+        help="the server's metadata URL, an empty database (default: SQLite in the work"
+        " directory), e.g. postgresql+psycopg://postgres@127.0.0.1:5432/soak",
+    )
     parser.add_argument("--workdir", type=Path, help="where to make the work directory")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="disksnap-soak-", dir=args.workdir))
     try:
-        failed = run(work, args.rounds, args.seed, args.restores)
+        failed = run(work, args.rounds, args.seed, args.restores, args.database)
     except BenchError as e:
         failed = [str(e)]
     for line in failed:
