@@ -80,6 +80,9 @@ class Disk:
         self._apply_lock = threading.Lock()  # taken before any stripe lock
         self._fd = os.open(directory / "data", os.O_RDWR)
         self._stripes = [threading.Lock() for _ in range(STRIPES)]
+        # disk.json's writers (a grow, a publish, the end of a hydration) hold different
+        # locks; this one keeps their temporary files apart.
+        self._info_lock = threading.Lock()
         # I/O in flight, so closing waits for it and a stale handle can never reach a
         # descriptor number that has been reused by another file.
         self._state = threading.Condition()
@@ -186,7 +189,10 @@ class Disk:
                     self._state.notify_all()
 
     def save_info(self) -> None:
-        write_file_atomic(self.dir / "disk.json", _dump(self.info))
+        """Write ``info`` to disk.json durably; safe from several threads (the last
+        writer's content is ``info`` as it was when it took the lock)."""
+        with self._info_lock:
+            write_file_atomic(self.dir / "disk.json", _dump(self.info))
 
     # --- geometry -------------------------------------------------------------------
 

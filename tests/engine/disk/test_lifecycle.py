@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+import threading
 from pathlib import Path
 
 import pytest
 
-from disksnap.engine.disk import Disk
+from disksnap.engine.disk import Disk, read_info
 from disksnap.engine.engine import Engine
 from disksnap.engine.errors import (
     DiskNotFound,
@@ -44,6 +45,32 @@ def test_grow_preserves_data_and_new_space_reads_zero(eng: Engine, root: Path, d
         assert d.map_trusted
     finally:
         again.close()
+
+
+def test_disk_json_written_by_a_grow_and_a_publish_at_once_stays_whole(disk: Disk) -> None:
+    # A publish saves disk.json under the engine's mutex, a grow under the disk's
+    # locks: both used one temporary file, so one's rename could fail or take the
+    # other's half-written content.
+    failures: list[BaseException] = []
+
+    def publish() -> None:
+        for _ in range(200):
+            try:
+                disk.save_info()
+            except BaseException as e:  # noqa: BLE001 - collected for the assertion
+                failures.append(e)
+
+    publisher = threading.Thread(target=publish)
+    publisher.start()
+    for step in range(1, 31):
+        try:
+            disk.grow(SIZE + step * CS)
+        except BaseException as e:  # noqa: BLE001
+            failures.append(e)
+    publisher.join()
+    assert failures == []
+    assert read_info(disk.dir) == disk.info
+    assert disk.size == SIZE + 30 * CS
 
 
 @pytest.mark.parametrize("new_size", [SIZE - CS, CS, SIZE + 1, SIZE + CS // 2, 2 * SIZE - 1])
