@@ -6,17 +6,12 @@ tests)."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from google.protobuf.message import Message
 from yandex.cloud.compute.v1 import snapshot_pb2, snapshot_service_pb2, zone_pb2, zone_service_pb2
 from yandex.cloud.operation import operation_pb2
@@ -26,6 +21,7 @@ from disksnap.api.rest.routes import build_route_table
 from disksnap.api.rest.server import create_app
 from disksnap.domain.errors import Code, DisksnapError, NotFound
 from disksnap.service.context import CallContext
+from tests.api.serving import call, serving
 
 
 class Unauthenticated(DisksnapError):
@@ -68,38 +64,8 @@ class Recorder:
 def server() -> Iterator[tuple[str, Recorder]]:
     table = build_route_table()
     recorder = Recorder()
-    app = create_app(recorder, table, build_openapi(table))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}", recorder
-    srv.should_exit = True
-    thread.join(10)
-    sock.close()
-
-
-def call(
-    base: str, method: str, path: str, body: bytes | None = None, token: str | None = "good"
-) -> tuple[int, dict[str, str], Any]:
-    req = urllib.request.Request(base + path, data=body, method=method)
-    if token is not None:
-        req.add_header("Authorization", f"Bearer {token}")
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, dict(resp.headers), json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, dict(e.headers), json.loads(e.read() or b"null")
+    with serving(create_app(recorder, table, build_openapi(table))) as base:
+        yield base, recorder
 
 
 def test_a_routed_call_reaches_the_service_and_renders_proto3_json(

@@ -36,18 +36,23 @@ def sdk_jwt(key: dict[str, Any], endpoint: str | None = None) -> str:
     return ServiceAccountAuth(key, endpoint).get_token_request().jwt
 
 
-def test_a_service_account_key_gets_a_token_until_the_key_is_deleted(
-    server: Server, tmp_path: Path
-) -> None:
+def account_key(server: Server, tmp_path: Path, name: str, role: str) -> tuple[str, str, Any]:
+    """A service account with ``role`` on the server's folder and a key of it: the
+    account id, the key id and the key file's content."""
     account = admin(
-        server, "service-account", "create", "ci", "--folder-id", server.folder,
-        "--role", "compute.editor",
-    )  # fmt: skip
-    key_path = tmp_path / "key.json"
+        server, "service-account", "create", name, "--folder-id", server.folder, "--role", role
+    )
+    key_path = tmp_path / f"{name}-key.json"
     key_id = admin(
         server, "key", "create", "--service-account-id", account, "--output", str(key_path)
     )
-    key = json.loads(key_path.read_text())
+    return account, key_id, json.loads(key_path.read_text())
+
+
+def test_a_service_account_key_gets_a_token_until_the_key_is_deleted(
+    server: Server, tmp_path: Path
+) -> None:
+    account, key_id, key = account_key(server, tmp_path, "ci", "compute.editor")
 
     exchanged = server.call("POST", "/iam/v1/tokens", {"jwt": sdk_jwt(key)}, token=None)
     assert exchanged.status == 200, exchanged.body
@@ -116,3 +121,29 @@ def test_bad_exchanges_are_status_errors(server: Server, tmp_path: Path) -> None
     assert server.call("POST", "/iam/v1/tokens:revoke", {}, token=None).status == 401
     paths = server.call("GET", "/openapi.json", token=None).body["paths"]
     assert [p for p in paths if p.startswith("/iam/")] == ["/iam/v1/tokens"]
+
+
+def test_a_get_served_again_follows_a_rename_and_a_revocation_at_once(
+    server: Server, tmp_path: Path
+) -> None:
+    # The server answers repeated Gets from memory while nothing is committed
+    # (service/readcache.py); a commit by the server or by another process ends that.
+    _, key_id, key = account_key(server, tmp_path, "reader", "compute.viewer")
+    token = server.call("POST", "/iam/v1/tokens", {"jwt": sdk_jwt(key)}, token=None).body[
+        "iamToken"
+    ]
+    body = {"folderId": server.folder, "zoneId": "ru-central1-a", "size": str(4 * MiB)}
+    disk = server.wait(server.call("POST", "/compute/v1/disks", body).body)["response"]
+    path = f"/compute/v1/disks/{disk['id']}"
+
+    answers = [server.call("GET", path, token=token) for _ in range(3)]
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert answers[0].body == answers[2].body == {k: v for k, v in disk.items() if k != "@type"}
+
+    renamed = server.call("PATCH", path, {"updateMask": "name", "name": "renamed"})
+    server.wait(renamed.body)
+    assert server.call("GET", path, token=token).body["name"] == "renamed"
+
+    assert admin(server, "key", "delete", key_id) == ""  # this process, not the server
+    revoked = server.call("GET", path, token=token)
+    assert (revoked.status, revoked.body["code"]) == (401, 16)

@@ -26,7 +26,7 @@ import uvicorn
 
 from disksnap.api.rest.openapi import build_openapi
 from disksnap.api.rest.routes import RouteTable, build_route_table
-from disksnap.api.rest.server import create_app, rest_metrics
+from disksnap.api.rest.server import Cached, create_app, rest_metrics
 from disksnap.cli import logs, serve_grpc, serve_nbd
 from disksnap.domain.clock import SystemClock
 from disksnap.domain.ids import IdGenerator
@@ -37,6 +37,7 @@ from disksnap.service.bootstrap import Admin, bootstrap, reconcile
 from disksnap.service.core import Env, Settings
 from disksnap.service.metrics import ServiceCollector
 from disksnap.service.pools import CallPools
+from disksnap.service.readcache import ReadCache
 from disksnap.service.services import Services
 from disksnap.workers.hydrator import Hydrator
 from disksnap.workers.runner import Worker
@@ -81,7 +82,9 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     # advertised in the OpenAPI document.
     served = RouteTable(tuple(r for r in table.routes if r.method.full_name in services.handlers))
     pools = CallPools(services.read_only)  # REST and gRPC calls run here
-    app = create_app(services, table, build_openapi(served), metrics, pools)
+    counter = meta.change_counter()  # SQLite: Gets answered from memory while unchanged
+    cache: ReadCache[Cached] | None = None if counter is None else ReadCache(counter, clock)
+    app = create_app(services, table, build_openapi(served), metrics, pools, cache=cache)
     sock = socket.create_server((args.host, args.rest_port))
     # Accepted connections inherit it: small responses are not held back by Nagle's
     # algorithm (40 ms per request on a kept-alive connection otherwise).

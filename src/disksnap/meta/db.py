@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from typing import Any
 
 import sqlalchemy as sa
@@ -92,3 +94,26 @@ def _sqlite_engine(url: sa.URL, *, busy_timeout: float, pool_size: int) -> sa.En
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
+
+
+class ChangeCounter:
+    """Whether anything was committed to an SQLite database since the last look: its
+    ``PRAGMA data_version``, read on a connection of its own that never writes, changes
+    whenever any other connection commits - in this process (the pool's) or in another
+    (``disksnap admin``, a second server). A read takes a few microseconds and no lock
+    a writer holds, so an event loop may call it. Thread-safe."""
+
+    def __init__(self, path: str, *, busy_timeout: float) -> None:
+        self._connection = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            row = self._connection.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()

@@ -29,7 +29,14 @@ import sqlalchemy as sa
 from disksnap.domain.clock import Clock
 from disksnap.meta import migrate
 from disksnap.meta.bookkeeping import IdempotencyKeys, Quotas
-from disksnap.meta.db import POOL_SIZE, POSTGRESQL, READONLY_OPTION, create_engine
+from disksnap.meta.db import (
+    POOL_SIZE,
+    POSTGRESQL,
+    READONLY_OPTION,
+    SQLITE,
+    ChangeCounter,
+    create_engine,
+)
 from disksnap.meta.errors import MetaUnavailable
 from disksnap.meta.iam import Folders, Roles, Subjects, Tokens
 from disksnap.meta.keys import AuthorizedKeys, ServiceAccounts
@@ -76,6 +83,8 @@ class Meta:
         # SQLite's lock for writers of other processes.
         self._writer = threading.Lock() if engine.dialect.name != POSTGRESQL else None
         self._busy_timeout = busy_timeout
+        self._counter: ChangeCounter | None = None
+        self._counter_lock = threading.Lock()
         self.applied_migrations = applied
         """Revisions ``open`` applied, oldest first; empty if the schema was at head."""
 
@@ -137,8 +146,25 @@ class Meta:
         except _UNAVAILABLE as exc:
             raise MetaUnavailable(f"metadata database unavailable: {exc}") from exc
 
+    def change_counter(self) -> ChangeCounter | None:
+        """On SQLite, a number that changes with every commit from anywhere, for caches
+        of what was read (``ChangeCounter``); None on PostgreSQL, which has no cheap
+        equivalent."""
+        if self._engine.dialect.name != SQLITE:
+            return None
+        with self._counter_lock:
+            if self._counter is None:
+                path = self._engine.url.database
+                assert path is not None  # parse_url refuses SQLite URLs without a file
+                self._counter = ChangeCounter(path, busy_timeout=self._busy_timeout)
+            return self._counter
+
     def close(self) -> None:
         """Close every pooled connection. Transactions may not be started afterwards."""
+        with self._counter_lock:
+            if self._counter is not None:
+                self._counter.close()
+                self._counter = None
         self._engine.dispose()
 
     def __enter__(self) -> Meta:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from google.protobuf.message import Message
@@ -12,15 +13,26 @@ from google.protobuf.message import Message
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
+@dataclass(slots=True)
+class CallNotes:
+    """What the service tells the transport about a call besides its answer."""
+
+    valid_until: dt.datetime | None = None
+    """When the caller's token stops being valid (None: never, or not authenticated):
+    a transport keeping the answer (``ReadCache``) must not serve it from then on."""
+
+
 @dataclass(frozen=True)
 class CallContext:
     """``authorization`` is the raw credential the client sent (``Bearer <token>``), to
     be checked by the service; ``request_id`` identifies the call in logs and errors;
-    ``idempotency_key`` is the client's ``Idempotency-Key``, if any."""
+    ``idempotency_key`` is the client's ``Idempotency-Key``, if any; ``notes`` is filled
+    in by the service."""
 
     request_id: str
     authorization: str | None = None
     idempotency_key: str | None = None
+    notes: CallNotes = field(default_factory=CallNotes, compare=False)
 
 
 class Dispatcher(Protocol):

@@ -96,6 +96,9 @@ class Call:
             if token is None:
                 raise Unauthenticated("The token is invalid, expired or revoked")
             self._subject = token.subject_id
+            # valid now, so a revocation on record is a future one
+            ends = [t for t in (token.expires_at, token.revoked_at) if t is not None]
+            self.ctx.notes.valid_until = min(ends, default=None)
         return self._subject
 
     @contextlib.contextmanager

@@ -3,13 +3,16 @@ transcodes into the official request messages, and calls the service layer.
 
 Per request: a request id (``x-request-id`` on every response, and in every error's
 ``RequestInfo``); ``/openapi.json`` and ``/metrics`` (Prometheus) are served beside the
-API routes. Errors are ``google.rpc.Status`` JSON with the HTTP status of
-``disksnap.service.status``; an unexpected exception is logged with its traceback
-and the request id, and answered with a 500 that shows neither.
+API routes. With a read cache (``service/readcache.py``, SQLite only), a Get whose answer
+is still exactly what the service would say is answered in front of the app, on the
+event loop: no routing, no thread, no SQL. Errors are ``google.rpc.Status`` JSON with
+the HTTP status of ``disksnap.service.status``; an unexpected exception is logged with
+its traceback and the request id, and answered with a 500 that shows neither.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from typing import Any
@@ -25,6 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from disksnap.api.rest.errors import RequestInvalid
 from disksnap.api.rest.routes import Match, MethodNotAllowed, RouteTable
@@ -34,11 +38,15 @@ from disksnap.domain.ids import new_request_id
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.metrics import CallMetrics
 from disksnap.service.pools import CallPools
+from disksnap.service.readcache import CACHEABLE, ReadCache
 from disksnap.service.status import HTTP_STATUS, internal_status, simple_status, status_of
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20  # requests are small messages; anything larger is refused
+
+# A kept answer: the RPC's full name (for the log and metrics) and the response body.
+Cached = tuple[str, bytes]
 
 
 def rest_metrics(registry: CollectorRegistry | None = None) -> CallMetrics:
@@ -51,10 +59,12 @@ def create_app(
     openapi: dict[str, Any],
     metrics: CallMetrics | None = None,
     pools: CallPools | None = None,
-) -> Starlette:
+    *,
+    cache: ReadCache[Cached] | None = None,
+) -> ASGIApp:
     """The app; service calls run on ``pools`` (by default pools of its own that treat
-    every method as a change)."""
-    api = _Api(dispatcher, table, metrics or rest_metrics(), pools or CallPools(()))
+    every method as a change); Gets are answered from ``cache`` while it holds them."""
+    api = _Api(dispatcher, table, metrics or rest_metrics(), pools or CallPools(()), cache)
 
     async def openapi_json(_request: Request) -> Response:
         return JSONResponse(openapi, headers={"x-request-id": new_request_id()})
@@ -67,7 +77,7 @@ def create_app(
     # Every method reaches the API handler, so that unknown ones get a Status JSON 405
     # (or 404) rather than the framework's plain-text answer.
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
-    return Starlette(
+    app = Starlette(
         routes=[
             StarletteRoute("/openapi.json", openapi_json, methods=["GET"]),
             StarletteRoute("/metrics", metrics_text, methods=["GET"]),
@@ -77,6 +87,7 @@ def create_app(
         # route) is answered in the API's own Status JSON too.
         exception_handlers={HTTPException: _framework_error},
     )
+    return app if cache is None else _CachedGets(app, api, cache)
 
 
 async def _framework_error(_request: Request, exc: Exception) -> Response:
@@ -93,14 +104,43 @@ async def _framework_error(_request: Request, exc: Exception) -> Response:
     return response
 
 
+def cache_key(scope: Scope) -> bytes:
+    """What a Get's answer depends on besides the metadata: its credential, path and
+    query (hashed: the cache holds no token)."""
+    authorization = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+    parts = (authorization, scope["path"].encode(), scope["query_string"])
+    return hashlib.sha256(b"\0".join(parts)).digest()
+
+
+class _CachedGets:
+    """In front of the app: a GET whose answer the cache holds is answered here."""
+
+    def __init__(self, app: ASGIApp, api: _Api, cache: ReadCache[Cached]) -> None:
+        self.app, self.api, self.cache = app, api, cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            hit = self.cache.get(cache_key(scope))
+            if hit is not None:
+                await self.api.answer_cached(scope, send, hit)
+                return
+        await self.app(scope, receive, send)
+
+
 class _Api:
     def __init__(
-        self, dispatcher: Dispatcher, table: RouteTable, metrics: CallMetrics, pools: CallPools
+        self,
+        dispatcher: Dispatcher,
+        table: RouteTable,
+        metrics: CallMetrics,
+        pools: CallPools,
+        cache: ReadCache[Cached] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.pools = pools
         self.table = table
         self.metrics = metrics
+        self.cache = cache
 
     async def handle(self, request: Request) -> Response:
         request_id = new_request_id()
@@ -112,9 +152,19 @@ class _Api:
             found = self.table.match(request.method, request.url.path)
             if isinstance(found, Match):
                 rpc = found.route.method.full_name
-                message = await self._call(request, found, request_id)
+                cache = self.cache if request.method == "GET" and rpc in CACHEABLE else None
+                version = cache.version() if cache is not None else 0  # before the call
+                ctx = CallContext(
+                    request_id=request_id,
+                    authorization=request.headers.get("authorization"),
+                    idempotency_key=request.headers.get("idempotency-key"),
+                )
+                message = await self._call(request, found, ctx)
                 code = Code.OK
                 response = JSONResponse(render_response(found.route, message))
+                if cache is not None:
+                    entry = (rpc, bytes(response.body))
+                    cache.put(cache_key(request.scope), version, entry, ctx.notes.valid_until)
             else:
                 code, response = _unrouted(found, request_id)
         except DisksnapError as e:
@@ -125,26 +175,43 @@ class _Api:
             code = Code.INTERNAL
             response = _error(internal_status(request_id))
         response.headers["x-request-id"] = request_id
-        log.info(
-            "%s %s -> %s %s",
-            request.method,
-            request.url.path,
-            response.status_code,
-            code.name,
-            extra={"rpc": rpc, "seconds": round(time.perf_counter() - started, 6)},
-        )
-        self.metrics.observe(rpc, code, time.perf_counter() - started)
+        self._done(request.method, request.url.path, response.status_code, (code, rpc), started)
         return response
 
-    async def _call(self, request: Request, found: Match, request_id: str) -> Message:
+    async def answer_cached(self, scope: Scope, send: Send, hit: Cached) -> None:
+        """Send a kept answer as ``handle`` would have sent it, headers included."""
+        request_id = new_request_id()
+        REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        rpc, body = hit
+        headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            (b"x-request-id", request_id.encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self._done("GET", scope["path"], 200, (Code.OK, rpc), started)
+
+    def _done(
+        self, method: str, path: str, status: int, outcome: tuple[Code, str], t0: float
+    ) -> None:
+        """The access log line and the metrics of a call (``outcome``: code and RPC)."""
+        code, rpc = outcome
+        log.info(
+            "%s %s -> %s %s",
+            method,
+            path,
+            status,
+            code.name,
+            extra={"rpc": rpc, "seconds": round(time.perf_counter() - t0, 6)},
+        )
+        self.metrics.observe(rpc, code, time.perf_counter() - t0)
+
+    async def _call(self, request: Request, found: Match, ctx: CallContext) -> Message:
         body = await _body(request)
         query = parse_query(request.url.query)
         message = transcode(found.route, found.variables, query, body)
-        ctx = CallContext(
-            request_id=request_id,
-            authorization=request.headers.get("authorization"),
-            idempotency_key=request.headers.get("idempotency-key"),
-        )
         name = found.route.method.full_name
         return await self.pools.run(self.dispatcher.dispatch, name, message, ctx)
 
