@@ -126,8 +126,8 @@ def test_bad_exchanges_are_status_errors(server: Server, tmp_path: Path) -> None
 def test_a_get_served_again_follows_a_rename_and_a_revocation_at_once(
     server: Server, tmp_path: Path
 ) -> None:
-    # The server answers repeated Gets from memory while nothing is committed
-    # (service/readcache.py); a commit by the server or by another process ends that.
+    # The server answers repeated Gets from memory until the resource or what authorizes
+    # reads changes (service/readcache.py), whoever commits the change.
     _, key_id, key = account_key(server, tmp_path, "reader", "compute.viewer")
     token = server.call("POST", "/iam/v1/tokens", {"jwt": sdk_jwt(key)}, token=None).body[
         "iamToken"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -37,7 +38,7 @@ from disksnap.service.bootstrap import Admin, bootstrap, reconcile
 from disksnap.service.core import Env, Settings
 from disksnap.service.metrics import ServiceCollector
 from disksnap.service.pools import CallPools
-from disksnap.service.readcache import ReadCache
+from disksnap.service.readcache import ReadCache, load
 from disksnap.service.services import Services
 from disksnap.workers.hydrator import Hydrator
 from disksnap.workers.runner import Worker
@@ -82,8 +83,10 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     # advertised in the OpenAPI document.
     served = RouteTable(tuple(r for r in table.routes if r.method.full_name in services.handlers))
     pools = CallPools(services.read_only)  # REST and gRPC calls run here
-    counter = meta.change_counter()  # SQLite: Gets answered from memory while unchanged
-    cache: ReadCache[Cached] | None = None if counter is None else ReadCache(counter, clock)
+    feed = meta.change_feed()  # SQLite: Gets answered from memory until their resource changes
+    cache: ReadCache[Cached] | None = None
+    if feed is not None:
+        cache = ReadCache(feed, clock, functools.partial(load, meta))
     app = create_app(services, table, build_openapi(served), metrics, pools, cache=cache)
     sock = socket.create_server((args.host, args.rest_port))
     # Accepted connections inherit it: small responses are not held back by Nagle's

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -96,23 +97,62 @@ def _sqlite_engine(url: sa.URL, *, busy_timeout: float, pool_size: int) -> sa.En
     return engine
 
 
-class ChangeCounter:
-    """Whether anything was committed to an SQLite database since the last look: its
-    ``PRAGMA data_version``, read on a connection of its own that never writes, changes
-    whenever any other connection commits - in this process (the pool's) or in another
-    (``disksnap admin``, a second server). A read takes a few microseconds and no lock
-    a writer holds, so an event loop may call it. Thread-safe."""
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What was committed between two looks at the feed."""
+
+    through: int  # the position after these changes (the last ``changes.seq`` seen)
+    keys: tuple[tuple[str, str], ...]  # (kind, id) of each changed resource, in order
+    everything: bool  # something that authorizes reads changed, or rows were missed
+
+
+class ChangeFeed:
+    """What was committed to an SQLite database since the last look, from any
+    connection - this process's pool, ``disksnap admin``, a second server.
+
+    Its own connection, which never writes, reads ``PRAGMA data_version`` (it changes
+    whenever another connection commits: a few microseconds, no lock a writer holds,
+    so an event loop may call it); only when that moved does it read the new rows of
+    the ``changes`` log, which triggers write in the committing transaction (migration
+    0003). Thread-safe; one reader's position."""
 
     def __init__(self, path: str, *, busy_timeout: float) -> None:
         self._connection = sqlite3.connect(
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.Lock()
+        self._version = self._data_version()
+        row = self._connection.execute("SELECT max(seq) FROM changes").fetchone()
+        self._position = int(row[0] or 0)
 
-    def __call__(self) -> int:
+    @property
+    def position(self) -> int:
+        """The last change seen."""
+        return self._position
+
+    def poll(self) -> Changes | None:
+        """The changes committed since the last poll; None when nothing was committed
+        anywhere (to any table)."""
         with self._lock:
-            row = self._connection.execute("PRAGMA data_version").fetchone()
-        return int(row[0])
+            version = self._data_version()
+            if version == self._version:
+                return None
+            self._version = version
+            rows = self._connection.execute(
+                "SELECT seq, kind, id FROM changes WHERE seq > ? ORDER BY seq", (self._position,)
+            ).fetchall()
+            if not rows:
+                return Changes(self._position, (), everything=False)
+            # Rows are numbered without gaps (AUTOINCREMENT, one writer): a gap means the
+            # log was trimmed past what this reader had seen.
+            missed = rows[0][0] != self._position + 1
+            self._position = int(rows[-1][0])
+            everything = missed or any(kind == "*" for _, kind, _ in rows)
+            keys = tuple((kind, rid) for _, kind, rid in rows if kind != "*")
+            return Changes(self._position, keys, everything)
+
+    def _data_version(self) -> int:
+        return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:

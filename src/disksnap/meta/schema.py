@@ -262,3 +262,16 @@ quotas = sa.Table(
     _fk("folder_id", "folders.id", "quotas", cascade=True),
     sa.CheckConstraint("limit_value >= 0", name="ck_quotas_limit_value"),
 )
+
+# Written by triggers (SQLite; migration 0003), read by ``db.ChangeFeed``: what changed,
+# in commit order. ``kind`` is snapshot, disk or operation (``id`` its id), or ``*``: a
+# change to what authorizes reads (tokens, role bindings, folders, subjects).
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("seq", sa.Integer(), nullable=False, autoincrement=True),
+    _text("kind"),
+    _id(),
+    sa.PrimaryKeyConstraint("seq", name="pk_changes"),
+    sqlite_autoincrement=True,
+)

@@ -34,7 +34,7 @@ from disksnap.meta.db import (
     POSTGRESQL,
     READONLY_OPTION,
     SQLITE,
-    ChangeCounter,
+    ChangeFeed,
     create_engine,
 )
 from disksnap.meta.errors import MetaUnavailable
@@ -83,8 +83,8 @@ class Meta:
         # SQLite's lock for writers of other processes.
         self._writer = threading.Lock() if engine.dialect.name != POSTGRESQL else None
         self._busy_timeout = busy_timeout
-        self._counter: ChangeCounter | None = None
-        self._counter_lock = threading.Lock()
+        self._feeds: list[ChangeFeed] = []
+        self._feed_lock = threading.Lock()
         self.applied_migrations = applied
         """Revisions ``open`` applied, oldest first; empty if the schema was at head."""
 
@@ -146,25 +146,24 @@ class Meta:
         except _UNAVAILABLE as exc:
             raise MetaUnavailable(f"metadata database unavailable: {exc}") from exc
 
-    def change_counter(self) -> ChangeCounter | None:
-        """On SQLite, a number that changes with every commit from anywhere, for caches
-        of what was read (``ChangeCounter``); None on PostgreSQL, which has no cheap
-        equivalent."""
+    def change_feed(self) -> ChangeFeed | None:
+        """On SQLite, a new reader of what is committed from anywhere, for caches of what
+        was read (``ChangeFeed``); None on PostgreSQL, where nothing records changes."""
         if self._engine.dialect.name != SQLITE:
             return None
-        with self._counter_lock:
-            if self._counter is None:
-                path = self._engine.url.database
-                assert path is not None  # parse_url refuses SQLite URLs without a file
-                self._counter = ChangeCounter(path, busy_timeout=self._busy_timeout)
-            return self._counter
+        path = self._engine.url.database
+        assert path is not None  # parse_url refuses SQLite URLs without a file
+        feed = ChangeFeed(path, busy_timeout=self._busy_timeout)
+        with self._feed_lock:
+            self._feeds.append(feed)
+        return feed
 
     def close(self) -> None:
         """Close every pooled connection. Transactions may not be started afterwards."""
-        with self._counter_lock:
-            if self._counter is not None:
-                self._counter.close()
-                self._counter = None
+        with self._feed_lock:
+            for feed in self._feeds:
+                feed.close()
+            self._feeds.clear()
         self._engine.dispose()
 
     def __enter__(self) -> Meta:

@@ -21,6 +21,9 @@ class CallNotes:
     """When the caller's token stops being valid (None: never, or not authenticated):
     a transport keeping the answer (``ReadCache``) must not serve it from then on."""
 
+    readable_folder: str | None = None
+    """The folder the caller was found allowed to read (a Get: the resource's)."""
+
 
 @dataclass(frozen=True)
 class CallContext:

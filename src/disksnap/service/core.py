@@ -120,6 +120,8 @@ class Call:
     def require(self, tx: Transaction, folder_id: str, access: Access) -> None:
         """PermissionDenied unless the caller has a role on the folder granting access."""
         check_access(set(tx.roles.roles_of(self.subject, folder_id)), access, folder_id)
+        if access is Access.READ:
+            self.ctx.notes.readable_folder = folder_id
 
     def now(self) -> dt.datetime:
         return self.env.clock.now()

@@ -5,15 +5,18 @@ Per request: a request id (``x-request-id`` on every response, and in every erro
 ``RequestInfo``); ``/openapi.json`` and ``/metrics`` (Prometheus) are served beside the
 API routes. With a read cache (``service/readcache.py``, SQLite only), a Get whose answer
 is still exactly what the service would say is answered in front of the app, on the
-event loop: no routing, no thread, no SQL. Errors are ``google.rpc.Status`` JSON with
+event loop: no routing, no thread, no SQL; answers of resources that just changed are
+prepared off the event loop before anyone asks. Errors are ``google.rpc.Status`` JSON with
 the HTTP status of ``disksnap.service.status``; an unexpected exception is logged with
 its traceback and the request id, and answered with a 500 that shows neither.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import re
 import time
 from typing import Any
 
@@ -21,6 +24,7 @@ from google.protobuf.message import Message
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
+    Gauge,
     generate_latest,
 )
 from starlette.applications import Starlette
@@ -45,8 +49,17 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20  # requests are small messages; anything larger is refused
 
-# A kept answer: the RPC's full name (for the log and metrics) and the response body.
-Cached = tuple[str, bytes]
+# A kept answer: the response body.
+Cached = bytes
+
+# The paths of the cacheable Gets (``readcache.CACHEABLE``), as the official HTTP rules
+# give them: one id after a fixed prefix.
+_GET_PATHS = {
+    "/compute/v1/snapshots/": "yandex.cloud.compute.v1.SnapshotService.Get",
+    "/compute/v1/disks/": "yandex.cloud.compute.v1.DiskService.Get",
+    "/operations/": "yandex.cloud.operation.OperationService.Get",
+}
+_GET_PATH = re.compile(r"(/compute/v1/snapshots/|/compute/v1/disks/|/operations/)([a-z0-9]{1,50})")
 
 
 def rest_metrics(registry: CollectorRegistry | None = None) -> CallMetrics:
@@ -87,7 +100,18 @@ def create_app(
         # route) is answered in the API's own Status JSON too.
         exception_handlers={HTTPException: _framework_error},
     )
-    return app if cache is None else _CachedGets(app, api, cache)
+    if cache is None:
+        return app
+    registry = api.metrics.registry
+    kept = Gauge("disksnap_rest_cached_answers", "Get answers kept in memory", registry=registry)
+    kept.set_function(lambda: len(cache))
+    pending = Gauge(
+        "disksnap_rest_cache_pending",
+        "Changed resources whose Get answers are not prepared yet",
+        registry=registry,
+    )
+    pending.set_function(lambda: cache.pending)
+    return _CachedGets(app, api, cache)
 
 
 async def _framework_error(_request: Request, exc: Exception) -> Response:
@@ -104,27 +128,54 @@ async def _framework_error(_request: Request, exc: Exception) -> Response:
     return response
 
 
-def cache_key(scope: Scope) -> bytes:
-    """What a Get's answer depends on besides the metadata: its credential, path and
-    query (hashed: the cache holds no token)."""
+def cacheable(scope: Scope) -> tuple[str, str] | None:
+    """The cacheable Get a request is (its RPC and resource id), if it is one: a GET of
+    one resource's path, without a query."""
+    if scope["method"] != "GET" or scope["query_string"]:
+        return None
+    m = _GET_PATH.fullmatch(scope["path"])
+    return None if m is None else (_GET_PATHS[m[1]], m[2])
+
+
+def credential(scope: Scope) -> bytes:
+    """The caller's credential as the cache knows it: hashed (the cache holds no token)."""
     authorization = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-    parts = (authorization, scope["path"].encode(), scope["query_string"])
-    return hashlib.sha256(b"\0".join(parts)).digest()
+    return hashlib.sha256(authorization).digest()
 
 
 class _CachedGets:
-    """In front of the app: a GET whose answer the cache holds is answered here."""
+    """In front of the app: a GET whose answer the cache holds is answered here; after
+    every request, the answers of resources that changed are prepared in a thread."""
 
     def __init__(self, app: ASGIApp, api: _Api, cache: ReadCache[Cached]) -> None:
         self.app, self.api, self.cache = app, api, cache
+        self._warming: asyncio.Future[int] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            hit = self.cache.get(cache_key(scope))
+        if scope["type"] == "http" and (target := cacheable(scope)) is not None:
+            hit = self.cache.get(*target, credential(scope))
             if hit is not None:
-                await self.api.answer_cached(scope, send, hit)
+                await self.api.answer_cached(scope, send, target[0], hit)
+                self._warm()
                 return
         await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            self.cache.sync()  # what this request changed
+            self._warm()
+
+    def _warm(self) -> None:
+        if self._warming is not None or not self.cache.pending:
+            return
+        loop = asyncio.get_running_loop()
+        self._warming = loop.run_in_executor(None, self.cache.warm, self.api.render_get)
+        self._warming.add_done_callback(self._warmed)
+
+    def _warmed(self, future: asyncio.Future[int]) -> None:
+        self._warming = None
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            log.warning("preparing Get answers failed: %s", exc)
+            return
+        self._warm()  # what changed meanwhile
 
 
 class _Api:
@@ -141,6 +192,11 @@ class _Api:
         self.table = table
         self.metrics = metrics
         self.cache = cache
+        self._get_routes = {
+            r.method.full_name: r
+            for r in table.routes
+            if r.method.full_name in CACHEABLE and r.http_method == "GET"
+        }
 
     async def handle(self, request: Request) -> Response:
         request_id = new_request_id()
@@ -152,8 +208,10 @@ class _Api:
             found = self.table.match(request.method, request.url.path)
             if isinstance(found, Match):
                 rpc = found.route.method.full_name
-                cache = self.cache if request.method == "GET" and rpc in CACHEABLE else None
-                version = cache.version() if cache is not None else 0  # before the call
+                target = cacheable(request.scope) if self.cache is not None else None
+                if target is not None and target[0] != rpc:
+                    target = None
+                position = self.cache.sync() if self.cache is not None and target is not None else 0
                 ctx = CallContext(
                     request_id=request_id,
                     authorization=request.headers.get("authorization"),
@@ -162,9 +220,8 @@ class _Api:
                 message = await self._call(request, found, ctx)
                 code = Code.OK
                 response = JSONResponse(render_response(found.route, message))
-                if cache is not None:
-                    entry = (rpc, bytes(response.body))
-                    cache.put(cache_key(request.scope), version, entry, ctx.notes.valid_until)
+                if self.cache is not None and target is not None:
+                    self._keep(request.scope, target, ctx, bytes(response.body), position)
             else:
                 code, response = _unrouted(found, request_id)
         except DisksnapError as e:
@@ -178,12 +235,27 @@ class _Api:
         self._done(request.method, request.url.path, response.status_code, (code, rpc), started)
         return response
 
-    async def answer_cached(self, scope: Scope, send: Send, hit: Cached) -> None:
+    def _keep(
+        self, scope: Scope, target: tuple[str, str], ctx: CallContext, body: bytes, position: int
+    ) -> None:
+        """Keep a Get's answer, and that its caller may read the resource's folder."""
+        assert self.cache is not None
+        folder = ctx.notes.readable_folder
+        if folder is None:
+            return
+        rpc, rid = target
+        self.cache.allow(credential(scope), folder, ctx.notes.valid_until, position)
+        self.cache.put(rpc, rid, folder, body, position)
+
+    def render_get(self, rpc: str, message: Message) -> bytes:
+        """A cacheable Get's response body for ``message``, as ``handle`` renders it."""
+        return bytes(JSONResponse(render_response(self._get_routes[rpc], message)).body)
+
+    async def answer_cached(self, scope: Scope, send: Send, rpc: str, body: Cached) -> None:
         """Send a kept answer as ``handle`` would have sent it, headers included."""
         request_id = new_request_id()
         REQUEST_ID.set(request_id)
         started = time.perf_counter()
-        rpc, body = hit
         headers = [
             (b"content-length", str(len(body)).encode()),
             (b"content-type", b"application/json"),
@@ -191,21 +263,25 @@ class _Api:
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        self._done("GET", scope["path"], 200, (Code.OK, rpc), started)
+        self._done("GET", scope["path"], 200, (Code.OK, rpc), started, cached=True)
 
     def _done(
-        self, method: str, path: str, status: int, outcome: tuple[Code, str], t0: float
+        self,
+        method: str,
+        path: str,
+        status: int,
+        outcome: tuple[Code, str],
+        t0: float,
+        *,
+        cached: bool = False,
     ) -> None:
-        """The access log line and the metrics of a call (``outcome``: code and RPC)."""
+        """The access log line and the metrics of a call (``outcome``: code and RPC);
+        ``cached``: answered from the read cache."""
         code, rpc = outcome
-        log.info(
-            "%s %s -> %s %s",
-            method,
-            path,
-            status,
-            code.name,
-            extra={"rpc": rpc, "seconds": round(time.perf_counter() - t0, 6)},
-        )
+        extra: dict[str, object] = {"rpc": rpc, "seconds": round(time.perf_counter() - t0, 6)}
+        if cached:
+            extra["cached"] = True
+        log.info("%s %s -> %s %s", method, path, status, code.name, extra=extra)
         self.metrics.observe(rpc, code, time.perf_counter() - t0)
 
     async def _call(self, request: Request, found: Match, ctx: CallContext) -> Message:
