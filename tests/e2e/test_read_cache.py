@@ -33,12 +33,19 @@ def prepared(server: Server) -> None:
 
 
 def cached(server: Server, request_id: str) -> bool:
-    """Whether the server's access log says the request was answered from the cache."""
-    for line in (server.data.parent / "server.log").read_text().splitlines():
-        entry: dict[str, Any] = json.loads(line)
-        if entry.get("request_id") == request_id and "rpc" in entry:
-            return bool(entry.get("cached"))
-    raise AssertionError(f"request {request_id} is not in the log")
+    """Whether the server's access log says the request was answered from the cache
+    (the line is written just after the answer is sent: wait for it)."""
+    deadline = time.monotonic() + 30
+    while True:
+        for line in (server.data.parent / "server.log").read_text().splitlines():
+            try:
+                entry: dict[str, Any] = json.loads(line)
+            except ValueError:  # a line being written, or uvicorn's own
+                continue
+            if entry.get("request_id") == request_id and "rpc" in entry:
+                return bool(entry.get("cached"))
+        assert time.monotonic() < deadline, f"request {request_id} is not in the log"
+        time.sleep(0.02)
 
 
 def test_gets_of_changed_resources_are_prepared_and_follow_every_change(server: Server) -> None:
