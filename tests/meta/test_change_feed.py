@@ -18,14 +18,14 @@ from tests.meta.factories import FOLDER, SUBJECT, disk, operation, seed, snapsho
 KEEP = 10_000  # rows the log keeps (migration 0003)
 
 
-def sqlite_feed(open_meta: MetaFactory) -> tuple[Meta, ChangeFeed] | None:
-    meta = open_meta()
+# The log is written on SQLite only; PostgreSQL has no feed (the last test).
+ON_SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def feed_of(meta: Meta) -> ChangeFeed:
     feed = meta.change_feed()
-    if meta.dialect != "sqlite":
-        assert feed is None  # nothing records changes there: nothing is cached
-        return None
     assert feed is not None
-    return meta, feed
+    return feed
 
 
 def run_sql(db_url: str, *statements: str) -> None:
@@ -38,13 +38,12 @@ def run_sql(db_url: str, *statements: str) -> None:
     subprocess.run([sys.executable, "-c", script], check=True)
 
 
+@ON_SQLITE
 def test_each_changed_resource_is_reported_once_by_kind_and_id(
     open_meta: MetaFactory, db_url: str
 ) -> None:
-    opened = sqlite_feed(open_meta)
-    if opened is None:
-        return
-    meta, feed = opened
+    meta = open_meta()
+    feed = feed_of(meta)
     with meta.transaction() as tx:
         seed(tx)
     seeded = feed.poll()
@@ -87,6 +86,7 @@ def test_each_changed_resource_is_reported_once_by_kind_and_id(
     assert changes.keys == (("snapshot", "fd8feed0000000000001"), ("disk", "fhmfeed0000000000001"))
 
 
+@ON_SQLITE
 @pytest.mark.parametrize(
     "statement",
     [
@@ -97,12 +97,9 @@ def test_each_changed_resource_is_reported_once_by_kind_and_id(
     ],
 )
 def test_a_change_to_what_authorizes_reads_is_reported_as_everything(
-    open_meta: MetaFactory, db_url: str, statement: str
+    meta: Meta, db_url: str, statement: str
 ) -> None:
-    opened = sqlite_feed(open_meta)
-    if opened is None:
-        return
-    meta, feed = opened
+    feed = feed_of(meta)
     run_sql(
         db_url,
         f"INSERT INTO folders VALUES ('{FOLDER}', 'main', '2026-01-01T00:00:00+00:00')",
@@ -117,16 +114,13 @@ def test_a_change_to_what_authorizes_reads_is_reported_as_everything(
     changes = feed.poll()
     assert changes is not None
     assert changes.everything
-    meta.close()
 
 
+@ON_SQLITE
 def test_a_reader_further_behind_than_the_log_keeps_is_told_everything(
-    open_meta: MetaFactory, db_url: str
+    meta: Meta, db_url: str
 ) -> None:
-    opened = sqlite_feed(open_meta)
-    if opened is None:
-        return
-    _, feed = opened
+    feed = feed_of(meta)
     n = KEEP + 5
     run_sql(
         db_url,
@@ -140,9 +134,14 @@ def test_a_reader_further_behind_than_the_log_keeps_is_told_everything(
     assert changes.through == n
 
 
+@ON_SQLITE
 def test_closing_the_store_closes_its_feeds(meta: Meta) -> None:
-    feed = meta.change_feed()
+    feed = feed_of(meta)
     meta.close()
-    if feed is not None:
-        with pytest.raises(sqlite3.ProgrammingError):
-            feed.poll()
+    with pytest.raises(sqlite3.ProgrammingError):
+        feed.poll()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_postgresql_has_no_feed(meta: Meta) -> None:
+    assert meta.change_feed() is None  # nothing records changes there: nothing is cached

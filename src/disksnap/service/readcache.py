@@ -174,14 +174,18 @@ class ReadCache(Generic[T]):
         """Keep an answer computed by a call that started at ``position`` (``sync``),
         unless its resource changed since. Whether it was kept."""
         self.sync()
-        key = (KINDS[rpc], resource_id)
         with self._lock:
-            if position < self._refused_before or self._changed.get(key, 0) > position:
-                return False
-            if key not in self._answers and len(self._answers) >= self._max:
-                del self._answers[next(iter(self._answers))]  # the oldest
-            self._answers[key] = _Answer(folder_id, value)
-            return True
+            return self._put(KINDS[rpc], resource_id, folder_id, value, position)
+
+    def _put(self, kind: str, rid: str, folder_id: str, value: T, position: int) -> bool:
+        # Under the lock, just after a sync.
+        key = (kind, rid)
+        if position < self._refused_before or self._changed.get(key, 0) > position:
+            return False
+        if key not in self._answers and len(self._answers) >= self._max:
+            del self._answers[next(iter(self._answers))]  # the oldest
+        self._answers[key] = _Answer(folder_id, value)
+        return True
 
     def allow(
         self, credential: bytes, folder_id: str, valid_until: dt.datetime | None, position: int
@@ -214,11 +218,13 @@ class ReadCache(Generic[T]):
             self._preparing = len(keys)
         try:
             position = self.sync()
-            kept = 0
-            for loaded in self._loader(keys) if keys else ():
-                value = render(loaded.rpc, loaded.message)
-                kept += self.put(loaded.rpc, loaded.resource_id, loaded.folder_id, value, position)
-            return kept
+            rendered = [
+                (KINDS[x.rpc], x.resource_id, x.folder_id, render(x.rpc, x.message))
+                for x in (self._loader(keys) if keys else ())
+            ]
+            self.sync()  # what changed while they were read
+            with self._lock:
+                return sum(self._put(*r, position) for r in rendered)
         finally:
             with self._lock:
                 self._preparing = 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 import time
 from typing import Any
 
@@ -36,9 +35,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from disksnap.api.rest.errors import RequestInvalid
 from disksnap.api.rest.routes import Match, MethodNotAllowed, RouteTable
+from disksnap.api.rest.template import DOUBLE_WILD, WILD
 from disksnap.api.rest.transcode import parse_query, render, render_response, transcode
 from disksnap.domain.errors import Code, DisksnapError
-from disksnap.domain.ids import new_request_id
+from disksnap.domain.ids import SAFE_ID, new_request_id
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.metrics import CallMetrics
 from disksnap.service.pools import CallPools
@@ -51,15 +51,6 @@ MAX_BODY = 1 << 20  # requests are small messages; anything larger is refused
 
 # A kept answer: the response body.
 Cached = bytes
-
-# The paths of the cacheable Gets (``readcache.CACHEABLE``), as the official HTTP rules
-# give them: one id after a fixed prefix.
-_GET_PATHS = {
-    "/compute/v1/snapshots/": "yandex.cloud.compute.v1.SnapshotService.Get",
-    "/compute/v1/disks/": "yandex.cloud.compute.v1.DiskService.Get",
-    "/operations/": "yandex.cloud.operation.OperationService.Get",
-}
-_GET_PATH = re.compile(r"(/compute/v1/snapshots/|/compute/v1/disks/|/operations/)([a-z0-9]{1,50})")
 
 
 def rest_metrics(registry: CollectorRegistry | None = None) -> CallMetrics:
@@ -128,15 +119,6 @@ async def _framework_error(_request: Request, exc: Exception) -> Response:
     return response
 
 
-def cacheable(scope: Scope) -> tuple[str, str] | None:
-    """The cacheable Get a request is (its RPC and resource id), if it is one: a GET of
-    one resource's path, without a query."""
-    if scope["method"] != "GET" or scope["query_string"]:
-        return None
-    m = _GET_PATH.fullmatch(scope["path"])
-    return None if m is None else (_GET_PATHS[m[1]], m[2])
-
-
 def credential(scope: Scope) -> bytes:
     """The caller's credential as the cache knows it: hashed (the cache holds no token)."""
     authorization = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
@@ -152,7 +134,7 @@ class _CachedGets:
         self._warming: asyncio.Future[int] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (target := cacheable(scope)) is not None:
+        if scope["type"] == "http" and (target := self.api.cacheable(scope)) is not None:
             hit = self.cache.get(*target, credential(scope))
             if hit is not None:
                 await self.api.answer_cached(scope, send, target[0], hit)
@@ -192,11 +174,29 @@ class _Api:
         self.table = table
         self.metrics = metrics
         self.cache = cache
-        self._get_routes = {
-            r.method.full_name: r
+        # The cacheable Gets by their path without the id, as the official HTTP rules
+        # give them (``/compute/v1/snapshots/{snapshot_id}``: literals, then one id).
+        self._gets = {
+            "/" + "/".join(r.template.segments[:-1]) + "/": r
             for r in table.routes
-            if r.method.full_name in CACHEABLE and r.http_method == "GET"
+            if r.method.full_name in CACHEABLE
+            and r.http_method == "GET"
+            and not r.template.verb
+            and r.template.segments[-1:] == (WILD,)
+            and not {WILD, DOUBLE_WILD} & set(r.template.segments[:-1])
         }
+        self._get_routes = {r.method.full_name: r for r in self._gets.values()}
+
+    def cacheable(self, scope: Scope) -> tuple[str, str] | None:
+        """The cacheable Get a request is (its RPC and resource id), if it is one: a GET
+        of one resource's path, without a query."""
+        if scope["method"] != "GET" or scope["query_string"]:
+            return None
+        prefix, _, rid = scope["path"].rpartition("/")
+        route = self._gets.get(prefix + "/")
+        if route is None or not SAFE_ID.fullmatch(rid):
+            return None
+        return route.method.full_name, rid
 
     async def handle(self, request: Request) -> Response:
         request_id = new_request_id()
@@ -208,7 +208,7 @@ class _Api:
             found = self.table.match(request.method, request.url.path)
             if isinstance(found, Match):
                 rpc = found.route.method.full_name
-                target = cacheable(request.scope) if self.cache is not None else None
+                target = self.cacheable(request.scope) if self.cache is not None else None
                 if target is not None and target[0] != rpc:
                     target = None
                 position = self.cache.sync() if self.cache is not None and target is not None else 0
