@@ -207,8 +207,11 @@ def test_a_changed_resource_is_answered_before_anyone_asks_for_it(served: Served
 
 
 def wait_warm(served: Served) -> None:
-    """Until the server has prepared what changed (it looks after every request)."""
+    """Until the server has prepared what changed (it looks after every request, and
+    prepares ``WARM_DELAY`` later). The change is queued here first: the server syncs
+    only after its answer is sent, so the answer alone does not say it was seen."""
     deadline = time.monotonic() + 10
+    served.cache.sync()
     call(served.base, "GET", "/compute/v1/zones/ru-central1-a")
     while served.cache.pending:
         assert time.monotonic() < deadline, "nothing was prepared"

@@ -10,6 +10,7 @@ import pytest
 
 from disksnap.domain.clock import FakeClock
 from disksnap.meta import Cursor, Meta, OperationResult
+from disksnap.meta.base import MANY_AT_ONCE
 from disksnap.meta.errors import DuplicateId, LeaseLost, OperationNotFound
 from tests.meta.conftest import MetaFactory
 from tests.meta.factories import T0, at, operation, seed
@@ -42,6 +43,20 @@ def test_insert_get(queue: Meta) -> None:
         with pytest.raises(OperationNotFound) as info:
             tx.operations.get("missing")
         assert info.value.reason == "OPERATION_NOT_FOUND"
+
+
+def test_get_many(queue: Meta) -> None:
+    ops = [operation(f"op{i}") for i in range(MANY_AT_ONCE + 5)]  # two statements
+    with queue.transaction() as tx:
+        for op in ops:
+            tx.operations.insert(op)
+    with queue.transaction(readonly=True) as tx:
+        asked = [op.id for op in ops] + ["missing"]
+        assert sorted(tx.operations.get_many(asked), key=lambda o: o.id) == sorted(
+            ops, key=lambda o: o.id
+        )
+        assert tx.operations.get_many(["op3", "missing"]) == [ops[3]]
+        assert tx.operations.get_many([]) == []
 
 
 def test_list_by_resource_newest_first(queue: Meta) -> None:

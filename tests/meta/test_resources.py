@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from disksnap.meta import DiskStatus, Meta, SnapshotStatus, Usage
+from disksnap.meta.base import MANY_AT_ONCE
 from disksnap.meta.errors import (
     DiskNotFound,
     DuplicateId,
@@ -64,6 +65,23 @@ def test_snapshot_round_trip(meta: Meta) -> None:
         assert tx.snapshots.get("fd81", for_update=True) == full
         with pytest.raises(SnapshotNotFound):
             tx.snapshots.get("fd8missing")
+
+
+def test_get_many(meta: Meta) -> None:
+    disks = [disk(f"epd{i}") for i in range(3)]
+    snapshots = [snapshot(f"fd8{i}") for i in range(MANY_AT_ONCE + 5)]  # two statements
+    with meta.transaction() as tx:
+        seed(tx)
+        for d in disks:
+            tx.disks.insert(d)
+        for s in snapshots:
+            tx.snapshots.insert(s)
+    with meta.transaction(readonly=True) as tx:
+        got = tx.disks.get_many(["epd2", "epdmissing", "epd0", "fd80"])
+        assert sorted(got, key=lambda d: d.id) == [disks[0], disks[2]]
+        every = tx.snapshots.get_many([s.id for s in snapshots])
+        assert sorted(every, key=lambda s: s.id) == sorted(snapshots, key=lambda s: s.id)
+        assert tx.snapshots.get_many([]) == []
 
 
 def test_insert_conflicts(meta: Meta) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,6 +45,25 @@ def by_key(table: sa.Table, column: str = "id") -> sa.Select[Any]:
     such statements: building a statement per call, and SQLAlchemy's cache key for it,
     cost about a fifth of a Get's CPU; a reused one has its key memoized."""
     return sa.select(table).where(table.c[column] == sa.bindparam(column))
+
+
+# SQLite binds at most 32,766 parameters a statement; PostgreSQL 65,535.
+MANY_AT_ONCE = 1000
+
+
+def by_keys(table: sa.Table, column: str = "id") -> sa.Select[Any]:
+    """``SELECT * FROM table WHERE column IN :keys``, built once like ``by_key``; run it
+    with at most ``MANY_AT_ONCE`` values (``many_rows`` does)."""
+    return sa.select(table).where(table.c[column].in_(sa.bindparam("keys", expanding=True)))
+
+
+def many_rows(
+    connection: sa.Connection, query: sa.Select[Any], keys: Sequence[str]
+) -> Iterator[sa.RowMapping]:
+    """The rows of a ``by_keys`` query for every key that has one (in no given order)."""
+    for start in range(0, len(keys), MANY_AT_ONCE):
+        chunk = list(keys[start : start + MANY_AT_ONCE])
+        yield from connection.execute(query, {"keys": chunk}).mappings()
 
 
 def unique_or_reference(

@@ -17,13 +17,13 @@ Queue protocol (every state change bumps ``modified_at`` from the injected clock
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from disksnap.meta import schema as s
-from disksnap.meta.base import Repository, by_key, unique_or_reference
+from disksnap.meta.base import Repository, by_key, by_keys, many_rows, unique_or_reference
 from disksnap.meta.errors import LeaseLost, OperationNotFound
 from disksnap.meta.integrity import execute_checked
 from disksnap.meta.listing import fetch_page
@@ -32,6 +32,7 @@ from disksnap.meta.records import Operation, OperationResult
 
 _T = s.operations
 _BY_ID = by_key(_T)
+_BY_IDS = by_keys(_T)
 _INSERT = _T.insert()
 NEWEST_FIRST = Order(SortField.CREATED_AT, descending=True)
 
@@ -144,6 +145,10 @@ class Operations(Repository):
     def get(self, op_id: str) -> Operation:
         """Raise ``OperationNotFound``."""
         return _operation(self._one(_BY_ID, lambda: OperationNotFound(op_id), {"id": op_id}))
+
+    def get_many(self, op_ids: Sequence[str]) -> list[Operation]:
+        """The operations of those ids that exist, in no given order (one statement)."""
+        return [_operation(row) for row in many_rows(self._conn, _BY_IDS, op_ids)]
 
     def list_by_resource(
         self, resource_id: str, *, after: Cursor | None = None, limit: int = 100

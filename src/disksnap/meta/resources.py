@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from disksnap.domain.errors import DisksnapError
 from disksnap.meta import schema as s
-from disksnap.meta.base import Repository, by_key, unique_or_reference
+from disksnap.meta.base import Repository, by_key, by_keys, many_rows, unique_or_reference
 from disksnap.meta.errors import DiskNotFound, FolderNotFound, SnapshotNotFound
 from disksnap.meta.integrity import Translate, execute_checked
 from disksnap.meta.listing import fetch_page, where_clauses
@@ -108,6 +108,7 @@ class _Statements:
 class _Resources(Repository, Generic[R]):
     table: ClassVar[sa.Table]
     by_id: ClassVar[sa.Select[Any]]  # by_key(table)
+    by_ids: ClassVar[sa.Select[Any]]  # by_keys(table)
     what: ClassVar[str]
     filter_fields: ClassVar[frozenset[str]]
     updatable: ClassVar[frozenset[str]]
@@ -133,6 +134,11 @@ class _Resources(Repository, Generic[R]):
         transaction ends (PostgreSQL; SQLite write transactions are serialized anyway)."""
         query = self.by_id.with_for_update() if for_update else self.by_id
         return self._record(self._one(query, lambda: self._missing(record_id), {"id": record_id}))
+
+    def get_many(self, record_ids: Sequence[str]) -> list[R]:
+        """The records of those ids that exist, in no given order: one statement where
+        ``get`` would take one per id."""
+        return [self._record(row) for row in many_rows(self._conn, self.by_ids, record_ids)]
 
     def list(
         self,
@@ -207,6 +213,7 @@ class Disks(_Resources[Disk]):
 
     table = s.disks
     by_id = by_key(s.disks)
+    by_ids = by_keys(s.disks)
     what = "disk"
     filter_fields = frozenset({"name", "status"})
     updatable = frozenset(DiskUpdate.__annotations__)
@@ -254,6 +261,7 @@ class Snapshots(_Resources[Snapshot]):
 
     table = s.snapshots
     by_id = by_key(s.snapshots)
+    by_ids = by_keys(s.snapshots)
     what = "snapshot"
     filter_fields = frozenset({"name", "status", "source_disk_id"})
     updatable = frozenset(SnapshotUpdate.__annotations__)

@@ -38,7 +38,6 @@ from google.protobuf.message import Message
 from disksnap.domain.clock import Clock
 from disksnap.meta import Meta
 from disksnap.meta.db import Changes
-from disksnap.meta.errors import RecordNotFound
 from disksnap.service.convert import disk_proto, snapshot_proto
 from disksnap.service.operations import operation_proto
 
@@ -80,23 +79,27 @@ Loader = Callable[[Sequence[Key]], list[Loaded]]
 
 def load(meta: Meta, keys: Sequence[Key]) -> list[Loaded]:
     """The resources ``keys`` name as their Gets answer them, in one read-only
-    transaction; those that no longer exist are left out."""
+    transaction and one statement per kind; those that no longer exist are left out."""
+    ids: dict[str, list[str]] = {kind: [] for kind in METHODS}
+    for kind, rid in keys:
+        ids[kind].append(rid)
     out: list[Loaded] = []
     with meta.transaction(readonly=True) as tx:
-        for kind, rid in keys:
-            try:
-                if kind == "snapshot":
-                    snapshot = tx.snapshots.get(rid)
-                    folder, message = snapshot.folder_id, snapshot_proto(snapshot)
-                elif kind == "disk":
-                    disk = tx.disks.get(rid)
-                    folder, message = disk.folder_id, disk_proto(disk)
-                else:
-                    op = tx.operations.get(rid)
-                    folder, message = str(op.params["folder_id"]), operation_proto(op)
-            except RecordNotFound:
-                continue
-            out.append(Loaded(METHODS[kind], rid, folder, message))
+        if ids["snapshot"]:
+            out += (
+                Loaded(METHODS["snapshot"], x.id, x.folder_id, snapshot_proto(x))
+                for x in tx.snapshots.get_many(ids["snapshot"])
+            )
+        if ids["disk"]:
+            out += (
+                Loaded(METHODS["disk"], x.id, x.folder_id, disk_proto(x))
+                for x in tx.disks.get_many(ids["disk"])
+            )
+        if ids["operation"]:
+            out += (
+                Loaded(METHODS["operation"], x.id, str(x.params["folder_id"]), operation_proto(x))
+                for x in tx.operations.get_many(ids["operation"])
+            )
     return out
 
 

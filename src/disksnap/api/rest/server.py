@@ -48,6 +48,7 @@ from disksnap.service.status import HTTP_STATUS, internal_status, simple_status,
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20  # requests are small messages; anything larger is refused
+WARM_DELAY = 0.05  # seconds from a change to preparing the Get answers it affects
 
 # A kept answer: the response body.
 Cached = bytes
@@ -126,12 +127,15 @@ def credential(scope: Scope) -> bytes:
 
 
 class _CachedGets:
-    """In front of the app: a GET whose answer the cache holds is answered here; after
-    every request, the answers of resources that changed are prepared in a thread."""
+    """In front of the app: a GET whose answer the cache holds is answered here. After
+    a request that changed something, the answers of the changed resources are prepared
+    in a thread, ``WARM_DELAY`` later: a resource that changes again meanwhile (a new
+    snapshot is claimed by a worker, then finished) is read once, and under load one
+    read-only transaction prepares many answers."""
 
     def __init__(self, app: ASGIApp, api: _Api, cache: ReadCache[Cached]) -> None:
         self.app, self.api, self.cache = app, api, cache
-        self._warming: asyncio.Future[int] | None = None
+        self._warming: asyncio.Future[int] | asyncio.TimerHandle | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (target := self.api.cacheable(scope)) is not None:
@@ -146,8 +150,10 @@ class _CachedGets:
             self._warm()
 
     def _warm(self) -> None:
-        if self._warming is not None or not self.cache.pending:
-            return
+        if self._warming is None and self.cache.pending:
+            self._warming = asyncio.get_running_loop().call_later(WARM_DELAY, self._start)
+
+    def _start(self) -> None:
         loop = asyncio.get_running_loop()
         self._warming = loop.run_in_executor(None, self.cache.warm, self.api.render_get)
         self._warming.add_done_callback(self._warmed)
