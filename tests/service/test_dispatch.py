@@ -19,6 +19,7 @@ from disksnap.domain.clock import Clock, FakeClock
 from disksnap.domain.errors import Code
 from disksnap.meta import Meta, Transaction, hash_token
 from disksnap.service.bootstrap import Admin, bootstrap
+from disksnap.service.context import CallContext
 from disksnap.service.core import Env
 from disksnap.service.services import Services
 from tests.service.conftest import Client, close_env, make_env
@@ -148,3 +149,58 @@ def test_read_only_methods_are_reads_the_dispatcher_serves(
     services = Services(counted[0])
     assert services.read_only <= set(services.handlers)
     assert {m.rsplit(".", 1)[1] for m in services.read_only} == {"Get", "List", "ListOperations"}
+
+
+def test_snapshot_create_checks_in_the_transaction_that_authenticates_it(
+    setup: tuple[Env, CountingMeta, Admin, str, str],
+) -> None:
+    env, meta, admin, disk_id, _ = setup
+    meta.begun.clear()
+    request = spb.CreateSnapshotRequest(folder_id=admin.folder_id, disk_id=disk_id)
+    Client(env, admin.token)(f"{S}.Create", request)
+    assert meta.begun == [True, False]  # token and checks, then the write
+
+
+@pytest.mark.parametrize("token", [None, "forged"])
+def test_snapshot_create_without_a_valid_token_is_unauthenticated_before_anything_else(
+    setup: tuple[Env, CountingMeta, Admin, str, str], token: str | None
+) -> None:
+    env, _, admin, disk_id, _ = setup
+    invalid = spb.CreateSnapshotRequest(folder_id=admin.folder_id, disk_id=disk_id, name="BAD")
+    fails(Code.UNAUTHENTICATED, f"{S}.Create", Client(env, token), invalid)
+    valid = spb.CreateSnapshotRequest(folder_id=admin.folder_id, disk_id=disk_id)
+    fails(Code.UNAUTHENTICATED, f"{S}.Create", Client(env, token), valid, key="k" * 129)
+    with env.meta.transaction(readonly=True) as tx:
+        assert tx.snapshots.list(admin.folder_id).items == ()
+    assert env.engine.pending_checkpoints() == []
+
+
+def test_snapshot_create_refuses_a_long_idempotency_key_once_authenticated(
+    setup: tuple[Env, CountingMeta, Admin, str, str],
+) -> None:
+    env, _, admin, disk_id, _ = setup
+    request = spb.CreateSnapshotRequest(folder_id=admin.folder_id, disk_id=disk_id)
+    error = fails(
+        Code.INVALID_ARGUMENT, f"{S}.Create", Client(env, admin.token), request, key="k" * 129
+    )
+    assert "Idempotency-Key" in error.message
+    assert env.engine.pending_checkpoints() == []
+
+
+def test_a_checks_first_method_that_does_not_authenticate_is_an_error(
+    setup: tuple[Env, CountingMeta, Admin, str, str],
+) -> None:
+    env, _, admin, _, _ = setup
+    services = Services(env)
+    method = next(iter(services.checks_first))
+    services.handlers = {method: lambda request, call: request}
+    ctx = CallContext(request_id="r", authorization=f"Bearer {admin.token}")
+    with pytest.raises(RuntimeError, match="without authenticating"):
+        services.dispatch(method, spb.CreateSnapshotRequest(), ctx)
+
+
+def test_checks_first_methods_are_changes_the_dispatcher_serves(
+    counted: tuple[Env, CountingMeta],
+) -> None:
+    services = Services(counted[0])
+    assert services.checks_first <= set(services.handlers) - services.read_only

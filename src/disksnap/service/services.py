@@ -8,15 +8,11 @@ from collections.abc import Callable, Mapping
 
 from google.protobuf.message import Message
 
-from disksnap.domain import errors as d
 from disksnap.service import catalog, disks, iam, operations, snapshots
 from disksnap.service.context import CallContext
 from disksnap.service.core import Call, Env, Unimplemented
 
 Handler = Callable[[Message, Call], Message]
-
-# Keys are stored per subject for a day: a UUID fits many times over, a novel does not.
-MAX_IDEMPOTENCY_KEY = 128
 
 
 class Services:
@@ -27,7 +23,9 @@ class Services:
     A read-only method (``READ_ONLY`` of its module) is authenticated and served in one
     read-only transaction (``Call.reading``): the hot path of Get and List pays for one
     BEGIN/COMMIT, not two. A changing method is authenticated in a transaction of its
-    own, closed before the handler takes the writer's lock in another."""
+    own, closed before the handler takes the writer's lock in another - except a method
+    in ``CHECKS_FIRST``, whose handler authenticates the caller in the read-only
+    transaction of its own checks (``Call.checking``) before anything else."""
 
     def __init__(self, env: Env) -> None:
         self.env = env
@@ -39,6 +37,7 @@ class Services:
             **iam.HANDLERS,
         }
         self.read_only = snapshots.READ_ONLY | disks.READ_ONLY | operations.READ_ONLY
+        self.checks_first = snapshots.CHECKS_FIRST
 
     def dispatch(self, method: str, request: Message, ctx: CallContext) -> Message:
         call = Call(self.env, ctx)
@@ -46,14 +45,12 @@ class Services:
             call.reading() if method in self.read_only else contextlib.nullcontext()
         )
         with scope:
-            if method not in iam.ANONYMOUS:
+            if method not in iam.ANONYMOUS and method not in self.checks_first:
                 call.authenticate()  # before anything else: no token, no information
-            key = ctx.idempotency_key
-            if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
-                raise d.InvalidArgument(
-                    f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters"
-                )
             handler = self.handlers.get(method)
             if handler is None:
                 raise Unimplemented(f"{method} is not implemented")
-            return handler(request, call)
+            answer = handler(request, call)
+        if method in self.checks_first and not call.authenticated:
+            raise RuntimeError(f"{method} answered without authenticating its caller")
+        return answer

@@ -83,24 +83,24 @@ def list_(request: Message, call: Call) -> Message:
 def create(request: Message, call: Call) -> Message:
     assert isinstance(request, pb.CreateSnapshotRequest)
     hw = request.hardware_generation if request.HasField("hardware_generation") else None
-    features = hw.WhichOneof("features") if hw is not None else None
-    check_create_snapshot(
-        folder_id=request.folder_id,
-        disk_id=request.disk_id,
-        name=request.name,
-        description=request.description,
-        labels=dict(request.labels),
-        hardware_generation=None
-        if hw is None
-        else ([snake_to_camel(features)] if features else []),
-    )
     env = call.env
-    snapshot_id, op_id = env.ids.new(PREFIX), env.ids.new(PREFIX)
-    with env.meta.transaction(readonly=True) as tx:
+    with call.checking() as tx:
+        features = hw.WhichOneof("features") if hw is not None else None
+        check_create_snapshot(
+            folder_id=request.folder_id,
+            disk_id=request.disk_id,
+            name=request.name,
+            description=request.description,
+            labels=dict(request.labels),
+            hardware_generation=None
+            if hw is None
+            else ([snake_to_camel(features)] if features else []),
+        )
         previous = replay(tx, call, f"{SERVICE}.Create", request, purge=False)
         if previous is not None:
             return operation_proto(previous)
         disk = _disk_to_snapshot(tx, call, request)
+    snapshot_id, op_id = env.ids.new(PREFIX), env.ids.new(PREFIX)
     try:
         env.engine.create_checkpoint(disk.id, snapshot_id)  # the point in time
     except EngineDiskBusy:
@@ -287,6 +287,7 @@ def list_operations(request: Message, call: Call) -> Message:
 
 # Served in one read-only transaction with the caller's authentication (``Services``).
 READ_ONLY = frozenset({f"{SERVICE}.Get", f"{SERVICE}.List", f"{SERVICE}.ListOperations"})
+CHECKS_FIRST = frozenset({f"{SERVICE}.Create"})  # authenticated in ``Call.checking``
 
 HANDLERS = {
     f"{SERVICE}.Get": get,
