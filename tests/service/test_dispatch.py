@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from google.protobuf.message import Message
 from yandex.cloud.compute.v1 import disk_service_pb2 as dpb
 from yandex.cloud.compute.v1 import snapshot_service_pb2 as spb
+from yandex.cloud.iam.v1 import iam_token_service_pb2
 from yandex.cloud.operation import operation_service_pb2 as opb
 
 from disksnap.domain.clock import Clock, FakeClock
@@ -21,6 +22,7 @@ from disksnap.meta import Meta, Transaction, hash_token
 from disksnap.service.bootstrap import Admin, bootstrap
 from disksnap.service.context import CallContext
 from disksnap.service.core import Env
+from disksnap.service.iam import CREATE as IAM_CREATE
 from disksnap.service.services import Services
 from tests.service.conftest import Client, close_env, make_env
 from tests.service.test_disks import create, disk_id_of, fails
@@ -204,3 +206,13 @@ def test_checks_first_methods_are_changes_the_dispatcher_serves(
 ) -> None:
     services = Services(counted[0])
     assert services.checks_first <= set(services.handlers) - services.read_only
+
+
+def test_an_anonymous_method_still_refuses_a_long_idempotency_key(
+    counted: tuple[Env, CountingMeta],
+) -> None:
+    request = iam_token_service_pb2.CreateIamTokenRequest(jwt="not.a.jwt")
+    error = fails(
+        Code.INVALID_ARGUMENT, IAM_CREATE, Client(counted[0], None), request, key="k" * 129
+    )
+    assert "Idempotency-Key" in error.message

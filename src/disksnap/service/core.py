@@ -40,6 +40,13 @@ ZONE_PREFIXES: Mapping[str, str] = MappingProxyType(
 MAX_IDEMPOTENCY_KEY = 128
 
 
+def check_idempotency_key(ctx: CallContext) -> None:
+    """InvalidArgument if the call's idempotency key is too long."""
+    key = ctx.idempotency_key
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+        raise d.InvalidArgument(f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters")
+
+
 class Unimplemented(d.DisksnapError):
     code = d.Code.UNIMPLEMENTED
     reason = "UNIMPLEMENTED"
@@ -88,11 +95,7 @@ class Call:
         """Unauthenticated unless the call carries a valid token; then InvalidArgument
         if its idempotency key is too long."""
         _ = self.subject
-        key = self.ctx.idempotency_key
-        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
-            raise d.InvalidArgument(
-                f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters"
-            )
+        check_idempotency_key(self.ctx)
 
     @property
     def authenticated(self) -> bool:

@@ -83,24 +83,21 @@ def load(meta: Meta, keys: Sequence[Key]) -> list[Loaded]:
     ids: dict[str, list[str]] = {kind: [] for kind in METHODS}
     for kind, rid in keys:
         ids[kind].append(rid)
-    out: list[Loaded] = []
-    with meta.transaction(readonly=True) as tx:
-        if ids["snapshot"]:
-            out += (
+    with meta.transaction(readonly=True) as tx:  # get_many([]) runs no statement
+        return [
+            *(
                 Loaded(METHODS["snapshot"], x.id, x.folder_id, snapshot_proto(x))
                 for x in tx.snapshots.get_many(ids["snapshot"])
-            )
-        if ids["disk"]:
-            out += (
+            ),
+            *(
                 Loaded(METHODS["disk"], x.id, x.folder_id, disk_proto(x))
                 for x in tx.disks.get_many(ids["disk"])
-            )
-        if ids["operation"]:
-            out += (
+            ),
+            *(
                 Loaded(METHODS["operation"], x.id, str(x.params["folder_id"]), operation_proto(x))
                 for x in tx.operations.get_many(ids["operation"])
-            )
-    return out
+            ),
+        ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 
 from disksnap.service import catalog, disks, iam, operations, snapshots
 from disksnap.service.context import CallContext
-from disksnap.service.core import Call, Env, Unimplemented
+from disksnap.service.core import Call, Env, Unimplemented, check_idempotency_key
 
 Handler = Callable[[Message, Call], Message]
 
@@ -45,7 +45,9 @@ class Services:
             call.reading() if method in self.read_only else contextlib.nullcontext()
         )
         with scope:
-            if method not in iam.ANONYMOUS and method not in self.checks_first:
+            if method in iam.ANONYMOUS:
+                check_idempotency_key(ctx)
+            elif method not in self.checks_first:
                 call.authenticate()  # before anything else: no token, no information
             handler = self.handlers.get(method)
             if handler is None:
