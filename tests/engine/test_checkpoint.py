@@ -13,6 +13,7 @@ import pytest
 
 from disksnap.engine.changemap import ChangeMap
 from disksnap.engine.checkpoint import Checkpoint, CheckpointInfo
+from disksnap.engine.checkpoint_log import CheckpointLog
 from disksnap.engine.disk import Disk
 from disksnap.engine.engine import Engine, EngineConfig
 from disksnap.engine.errors import (
@@ -46,7 +47,10 @@ def test_checkpoint_of_a_4tib_disk_reads_no_disk_data(tmp_path: Path) -> None:
         engine.create_checkpoint("big", "s1")
         read = _rchar() - before
         assert read < 256 * KiB, f"checkpoint creation read {read} bytes"
+        assert (engine.root / "checkpoints.log").stat().st_size < 256 * KiB
         cp_dir = engine.root / "checkpoints" / "s1"
+        assert not cp_dir.exists()  # sealed by the first change only
+        disk.write(0, b"y" * 4096)
         assert sum(p.stat().st_size for p in cp_dir.iterdir()) < 256 * KiB
     finally:
         engine.close()
@@ -219,19 +223,19 @@ def test_writers_go_on_while_the_checkpoint_is_made_durable(
     engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The freeze holds writers only for the change-map swap: a write issued while the
-    # checkpoint's files are synced must complete before the sync ends, and must not
-    # reach the snapshot (copy-before-write is already on).
+    # checkpoint's log record is synced seals the checkpoint itself and completes
+    # before the sync ends, and does not reach the snapshot (copy-before-write is on).
     disk = engine.create_disk("d", 8 * MiB)
     before = rng.randbytes(8 * MiB)
     disk.write(0, before)
-    seal = Checkpoint.seal
+    frozen = CheckpointLog.frozen
 
-    def seal_with_a_writer(self: Checkpoint, changed: ChangeMap) -> None:
-        held = "a write was held while the checkpoint was being sealed"
+    def frozen_with_a_writer(self: CheckpointLog, info: CheckpointInfo, changed: ChangeMap) -> None:
+        held = "a write was held while the checkpoint was being made durable"
         _write_meanwhile(disk, 5 * MiB, b"w" * 8192, held=held)
-        seal(self, changed)
+        frozen(self, info, changed)
 
-    monkeypatch.setattr(Checkpoint, "seal", seal_with_a_writer)
+    monkeypatch.setattr(CheckpointLog, "frozen", frozen_with_a_writer)
     engine.create_checkpoint("d", "s1")
     assert (engine.root / "checkpoints" / "s1" / "changed").exists()
     disk.flush()  # the copy is made by the preserver thread; flush waits for it
@@ -277,19 +281,20 @@ def test_writers_go_on_while_the_build_reads_preserved_blocks(
     assert read_all(disk)[128 * KiB : 192 * KiB] == late
 
 
-def test_a_checkpoint_that_cannot_be_sealed_leaves_the_disk_as_it_was(
+def test_a_checkpoint_that_cannot_be_made_durable_leaves_the_disk_as_it_was(
     engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     disk = engine.create_disk("d", 8 * MiB)
     disk.write(0, rng.randbytes(8 * MiB))
 
-    def failing_seal(self: Checkpoint, changed: ChangeMap) -> None:
+    def failing_record(self: CheckpointLog, info: CheckpointInfo, changed: ChangeMap) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Checkpoint, "seal", failing_seal)
+    monkeypatch.setattr(CheckpointLog, "frozen", failing_record)
     with pytest.raises(OSError, match="No space"):
         engine.create_checkpoint("d", "s1")
     monkeypatch.undo()
+    assert disk.checkpoint is None
     assert not list((engine.root / "checkpoints").iterdir())
     # The changes frozen for the failed checkpoint still count: a full snapshot follows.
     engine.create_checkpoint("d", "s2")
@@ -302,19 +307,19 @@ def test_a_checkpoint_that_cannot_be_sealed_leaves_the_disk_as_it_was(
 def _held_seal(
     monkeypatch: pytest.MonkeyPatch, engine: Engine, disk_id: str, snapshot_id: str
 ) -> Iterator[threading.Event]:
-    """Create the checkpoint in another thread and hold it in ``Checkpoint.seal``: it is
-    then being made (frozen, not yet durable) until the yielded event is set, at the
-    latest on leaving, which waits for the creation to finish."""
+    """Create the checkpoint in another thread and hold it in ``CheckpointLog.frozen``:
+    it is then being made (frozen, not yet durable) until the yielded event is set, at
+    the latest on leaving, which waits for the creation to finish."""
     sealing, release = threading.Event(), threading.Event()
-    seal = Checkpoint.seal
+    frozen = CheckpointLog.frozen
 
-    def held_seal(cp: Checkpoint, changed: ChangeMap) -> None:
-        if cp.info.snapshot_id == snapshot_id:
+    def held_record(log: CheckpointLog, info: CheckpointInfo, changed: ChangeMap) -> None:
+        if info.snapshot_id == snapshot_id:
             sealing.set()
-            assert release.wait(10), "the held seal was never released"
-        seal(cp, changed)
+            assert release.wait(10), "the held record was never released"
+        frozen(log, info, changed)
 
-    monkeypatch.setattr(Checkpoint, "seal", held_seal)
+    monkeypatch.setattr(CheckpointLog, "frozen", held_record)
     creating = threading.Thread(target=lambda: engine.create_checkpoint(disk_id, snapshot_id))
     creating.start()
     try:
@@ -359,28 +364,29 @@ def test_a_checkpoint_being_made_reserves_its_disk_and_its_id(
     engine.create_checkpoint("b", "sb")
 
 
-def test_a_disk_grown_while_its_checkpoint_is_prepared_is_frozen_at_its_new_size(
+def test_a_disk_grown_after_its_reservation_is_frozen_at_its_new_size(
     engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Disk.grow does not take the engine's mutex: between the reservation and the
-    # freeze the disk may grow. The checkpoint is then prepared again, at the size the
-    # disk has at the freeze, and the snapshot holds the grown part's content too.
+    # freeze the disk may grow. The checkpoint takes the size the disk has at the
+    # freeze, and the snapshot holds the grown part's content too.
     disk = engine.create_disk("d", 1 * MiB)
     disk.write(0, rng.randbytes(1 * MiB))
-    prepare = Checkpoint.prepare
+    freeze = Engine._freeze
     sizes: list[int] = []
 
-    def prepare_while_growing(parent: Path, info: CheckpointInfo) -> Checkpoint:
+    def freeze_after_growing(
+        self: Engine, frozen_disk: Disk, info: CheckpointInfo
+    ) -> tuple[Checkpoint, ChangeMap]:
         sizes.append(info.size)
-        if len(sizes) == 1:
-            disk.grow(2 * MiB)
-            disk.write(1 * MiB, rng.randbytes(1 * MiB))
-        return prepare(parent, info)
+        disk.grow(2 * MiB)
+        disk.write(1 * MiB, rng.randbytes(1 * MiB))
+        return freeze(self, frozen_disk, info)
 
-    monkeypatch.setattr(Checkpoint, "prepare", staticmethod(prepare_while_growing))
+    monkeypatch.setattr(Engine, "_freeze", freeze_after_growing)
     info = engine.create_checkpoint("d", "s1")
     monkeypatch.undo()
-    assert sizes == [1 * MiB, 2 * MiB]
+    assert sizes == [1 * MiB]
     assert info.size == 2 * MiB
     frozen = read_all(disk)
     disk.write(0, rng.randbytes(2 * MiB))
@@ -422,7 +428,8 @@ def _preserving_checkpoint(parent: Path) -> tuple[Checkpoint, bytearray]:
         created_at="2026-11-30T00:00:00Z",
         preserve_limit=1 * MiB,
     )
-    cp = Checkpoint.prepare(parent, info)
+    cp = Checkpoint(parent / "s1", info, frozen=ChangeMap(4))
+    cp.seal()
     live = bytearray(random.Random(4).randbytes(1 * MiB))
     for offset in (16 * KiB, 3 * 256 * KiB, 3 * 256 * KiB + 48 * KiB):
         cp.before_write(offset, 4 * KiB, lambda o, n: bytes(live[o : o + n]))

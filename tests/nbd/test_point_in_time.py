@@ -125,3 +125,37 @@ def test_sigkill_during_a_snapshot_keeps_its_point_in_time(tmp_path: Path) -> No
     finally:
         if srv.proc is not None:
             srv.stop()
+
+
+def test_sigkill_before_any_write_freezes_the_disk_again_at_the_restart(tmp_path: Path) -> None:
+    # Nothing writes between the Create and the kill, so the checkpoint was never
+    # written to a directory: the disk itself held the point in time. The restarted
+    # server freezes it again from the checkpoint log before it serves NBD, so a write
+    # made then is preserved and stays out of the snapshot.
+    srv = Server(tmp_path / "data").start()
+    try:
+        disk = create_disk(srv, SIZE)
+        before = bytes(range(256)) * (SIZE // 256)
+        with connect(srv, disk) as c:
+            for pos in range(0, SIZE, 4 * MiB):
+                c.write(pos, before[pos : pos + 4 * MiB])
+            c.disconnect()
+        srv.stop()
+        srv.workers = 0
+        srv.start()
+        op = start_snapshot(srv, disk)
+        _kill(srv)
+        srv.start()  # still no workers: the snapshot stays CREATING
+        with connect(srv, disk) as c:
+            c.write(0, b"after the kill!!" * (MiB // 16))
+            c.disconnect()
+        srv.stop()
+        srv.workers = 2
+        srv.start()
+        done = srv.wait(op, timeout=120)
+        assert "response" in done, done
+        assert _read_all(srv, f"snapshot/{done['response']['id']}") == before
+        assert _read_all(srv, f"readonly/{disk}")[:16] == b"after the kill!!"
+    finally:
+        if srv.proc is not None:
+            srv.stop()

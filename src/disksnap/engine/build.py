@@ -24,7 +24,6 @@ from disksnap.engine.checkpoint import Checkpoint, JournalEntry
 from disksnap.engine.chunkstore import ChunkStore, zero_id
 from disksnap.engine.disk import Disk
 from disksnap.engine.errors import ChunkMissing
-from disksnap.engine.fileio import write_file_atomic
 from disksnap.engine.inflight import first_finished
 from disksnap.engine.manifest import Manifest, ManifestBuilder, decode, manifest_key
 from disksnap.engine.storelock import StoreLock
@@ -75,20 +74,21 @@ class _Context:
 
 
 def load_base(cp: Checkpoint, backend: Backend, lock: StoreLock) -> Manifest | None:
-    """The base manifest, copied into the checkpoint so GC keeps its chunks while we
-    build, even if the base snapshot is deleted meanwhile."""
-    base_id = cp.info.base
-    if base_id is None:
+    """The base manifest, kept by the checkpoint so GC keeps its chunks while we build,
+    even if the base snapshot is deleted meanwhile."""
+    if cp.info.base is None:
         return None
-    copy = cp.dir / "base.manifest"
-    if not copy.exists():
-        with lock.shared():
-            try:
-                raw = backend.get(manifest_key(base_id))
-            except KeyNotFound:
-                raw = b""
-            write_file_atomic(copy, raw)
-    raw = copy.read_bytes()
+    key = manifest_key(cp.info.base)
+
+    def fetch() -> bytes:
+        try:
+            return backend.get(key)
+        except KeyNotFound:
+            return b""
+
+    # Read and kept under one hold of the store lock: GC cannot run between the two.
+    with lock.shared():
+        raw = cp.base_manifest(fetch)
     base = decode(raw) if raw else None
     if base is not None and base.chunk_size != cp.info.chunk_size:
         return None  # extents do not line up: nothing can be taken from it by index

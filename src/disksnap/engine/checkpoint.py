@@ -1,6 +1,11 @@
 """Checkpoints: a frozen, point-in-time view of a disk while it keeps being written.
 
-A checkpoint lives in ``checkpoints/<snapshot_id>/`` (docs/formats.md#checkpoint):
+A checkpoint starts in memory, made durable by its record in the checkpoint log
+(``checkpoint_log.py``): while nothing has changed the disk since the freeze, the disk
+itself holds the point in time. It is *sealed* - written to its directory - before the
+first change to the disk (``Disk`` calls ``seal``), before the build journals a chunk,
+and at a clean shutdown. A sealed checkpoint lives in ``checkpoints/<snapshot_id>/``
+(docs/formats.md#checkpoint):
 
 * ``checkpoint.json`` - geometry, lineage (base snapshot, sequence) and whether the
   captured change map can be trusted;
@@ -25,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import struct
 import threading
 import zlib
@@ -41,6 +47,7 @@ from disksnap.engine.fileio import (
     pread_into,
     punch_hole,
     pwrite_full,
+    write_file_atomic,
     write_file_synced,
 )
 
@@ -93,10 +100,27 @@ class Checkpoint:
     ``_lock``.
     """
 
-    def __init__(self, directory: Path, info: CheckpointInfo, *, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        info: CheckpointInfo,
+        *,
+        frozen: ChangeMap | None = None,
+        on_seal: Callable[[], None] | None = None,
+    ) -> None:
+        """The sealed checkpoint in ``directory``; with ``frozen`` (the change map taken
+        at the freeze), an unsealed one that ``seal`` will write there, then call
+        ``on_seal`` (the engine records it in the checkpoint log)."""
         self.dir = directory
         self.info = info
         self._lock = threading.Lock()
+        # Sealing, and the journal records kept in memory until then (all of zeroes:
+        # a record naming a chunk seals first, so that GC sees it in the journal file).
+        self._seal_lock = threading.RLock()
+        self._frozen = frozen
+        self._unsynced: list[bytes] = []
+        self._base_raw: bytes | None = None  # the base manifest, while unsealed
+        self._on_seal = on_seal
         self._state = bytearray(info.extent_count)
         self._preserved: dict[int, int] = {}  # block index -> record offset in the log
         # extent -> how many of its blocks are in _preserved: releasing or patching an
@@ -107,43 +131,58 @@ class Checkpoint:
         self.preserved_bytes = 0
         self.failed: PreserveLimitExceeded | None = None
         self._record_size = REC_HEADER + info.block_size
-        self._log = os.open(directory / "preserve.log", os.O_RDWR | os.O_CREAT, 0o600)
-        self._journal = os.open(directory / "journal", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         self._log_end = 0
         self.journal: dict[int, JournalEntry] = {}
-        if not fresh:
+        self.sealed = frozen is None
+        self._log = self._journal = -1
+        if self.sealed:
+            self._log, self._journal = _open_files(directory)
             self._recover()
 
-    # --- creation and loading -------------------------------------------------------
+    # --- sealing and loading ---------------------------------------------------------
     #
-    # Creation is split so that writers are held only while the disk's change map is
-    # swapped: ``prepare`` writes everything but the captured map into a temporary
-    # directory before the freeze; ``seal`` writes the map, then renames the directory
-    # into place (the commit point) while writes already go on, copy-before-write active.
-    # A crash before the rename leaves a ``.tmp-`` leftover that start-up sweeps; the
-    # snapshot that wanted it was not committed either (the caller commits after).
+    # ``seal`` writes the directory under a temporary name and renames it into place:
+    # a crash before the rename leaves a ``.tmp-`` leftover that start-up sweeps, and
+    # the checkpoint log's record, which start-up freezes again (nothing changed the
+    # disk: every change waits for the seal).
 
-    @classmethod
-    def prepare(cls, parent: Path, info: CheckpointInfo) -> Checkpoint:
-        """A live checkpoint in a temporary directory, not yet durable."""
-        tmp = parent / f".tmp-{info.snapshot_id}"
-        tmp.mkdir(parents=True)
-        info_json = json.dumps(asdict(info), sort_keys=True).encode()
-        write_file_synced(tmp / "checkpoint.json", info_json)
-        # preserve.log and journal are created by the constructor, here, so the rename
-        # covers them.
-        return cls(tmp, info, fresh=True)
-
-    def seal(self, changed: ChangeMap) -> None:
-        """Durably record the change map captured at the freeze and move the checkpoint
-        into place. Writers may run meanwhile (``_fail`` sees ``dir`` under ``_lock``)."""
-        write_file_synced(self.dir / "changed", changed.encode())
-        fsync_dir(self.dir)
-        final = self.dir.with_name(self.info.snapshot_id)
-        with self._lock:
-            os.rename(self.dir, final)
-            self.dir = final
-        fsync_dir(final.parent)
+    def seal(self) -> None:
+        """Write the checkpoint to its directory, durably; a no-op once sealed. Safe
+        from several threads; writers to the disk wait for it (``Disk``)."""
+        with self._seal_lock:
+            if self.sealed:
+                return
+            assert self._frozen is not None
+            tmp = self.dir.with_name(f".tmp-{self.info.snapshot_id}")
+            if tmp.exists():
+                shutil.rmtree(tmp)  # an earlier attempt that failed
+            tmp.mkdir(parents=True)
+            fds: tuple[int, int] | None = None
+            try:
+                info_json = json.dumps(asdict(self.info), sort_keys=True).encode()
+                write_file_synced(tmp / "checkpoint.json", info_json)
+                write_file_synced(tmp / "changed", self._frozen.encode())
+                if self._base_raw is not None:
+                    write_file_synced(tmp / "base.manifest", self._base_raw)
+                fds = _open_files(tmp)
+                if self._unsynced:
+                    os.write(fds[1], b"".join(self._unsynced))
+                    os.fdatasync(fds[1])
+                fsync_dir(tmp)
+                os.rename(tmp, self.dir)
+                fsync_dir(self.dir.parent)
+            except BaseException:
+                if fds is not None:
+                    for fd in fds:
+                        os.close(fd)
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            self._log, self._journal = fds
+            self._unsynced.clear()
+            self._base_raw = None
+            self.sealed = True
+            if self._on_seal is not None:
+                self._on_seal()
 
     @classmethod
     def open(cls, directory: Path) -> Checkpoint:
@@ -151,7 +190,30 @@ class Checkpoint:
         return cls(directory, info)
 
     def changed(self) -> ChangeMap:
+        """The disk's change map at the freeze: what changed since ``info.base``."""
+        if self._frozen is not None:
+            return self._frozen
         return ChangeMap.load(self.dir / "changed")
+
+    def base_manifest(self, fetch: Callable[[], bytes]) -> bytes:
+        """The base snapshot's manifest as the build uses it (empty if it is gone),
+        fetched once: copied into the directory, so that GC keeps its chunks while the
+        build runs even if the base snapshot is deleted meanwhile - or, while unsealed,
+        kept in memory, where the engine's GC looks (``base_in_memory``)."""
+        with self._seal_lock:
+            if not self.sealed:
+                if self._base_raw is None:
+                    self._base_raw = fetch()
+                return self._base_raw
+        copy = self.dir / "base.manifest"
+        if not copy.exists():
+            write_file_atomic(copy, fetch())
+        return copy.read_bytes()
+
+    @property
+    def base_in_memory(self) -> bytes | None:
+        """The base manifest an unsealed checkpoint's build holds (a GC root)."""
+        return self._base_raw
 
     def _recover(self) -> None:
         if (self.dir / "failed").exists():
@@ -243,6 +305,7 @@ class Checkpoint:
         preserving, so writes to them keep waiting. A block whose chunk the build
         finishes meanwhile may be copied torn: ``commit_staged`` drops it."""
         info, bs = self.info, self.info.block_size
+        assert self.sealed, "a change to the disk seals its checkpoint first"
         with self._lock:
             blocks = [b for b in self._unpreserved(offset, length) if b not in self._staged]
             if not blocks or self.failed is not None:
@@ -380,22 +443,34 @@ class Checkpoint:
             ]
 
     def record(self, entries: Iterable[JournalEntry]) -> None:
-        """Append journal records (not yet durable; see ``commit``)."""
+        """Append journal records (not yet durable; see ``commit``). Unsealed, records
+        of zeroes wait in memory for the seal; one naming a chunk seals first."""
         out = []
+        chunks = False
         for e in entries:
             cid = bytes(32) if e.chunk_id is None else bytes.fromhex(e.chunk_id)
+            chunks = chunks or e.chunk_id is not None
             body = JOURNAL_REC.pack(e.extent, cid, e.stored_size, 0)[:-4]
             out.append(body + struct.pack("<I", zlib.crc32(body)))
-        if out:
-            os.write(self._journal, b"".join(out))
+        if not out:
+            return
+        with self._seal_lock:
+            if not self.sealed:
+                if not chunks:
+                    self._unsynced.extend(out)
+                    return
+                self.seal()
+        os.write(self._journal, b"".join(out))
 
     def commit(
         self,
         entries: list[JournalEntry],
         lock_extent: Callable[[int], AbstractContextManager[object]],
     ) -> None:
-        """Make journal records durable, then mark their extents done."""
-        os.fdatasync(self._journal)
+        """Make journal records durable, then mark their extents done. Unsealed, there
+        is nothing to sync: ``seal`` writes the records before any change to the disk."""
+        if self.sealed:
+            os.fdatasync(self._journal)
         for e in entries:
             self.journal[e.extent] = e
         self.release([e.extent for e in entries], lock_extent)
@@ -424,10 +499,23 @@ class Checkpoint:
                 punch_hole(self._log, off, self._record_size)
 
     def close(self) -> None:
-        for fd in (self._log, self._journal):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._log = self._journal = -1
+        with self._seal_lock:
+            for fd in (self._log, self._journal):
+                if fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._log = self._journal = -1
+
+
+def _open_files(directory: Path) -> tuple[int, int]:
+    """The preserve log and the journal of a checkpoint directory, created if missing."""
+    log = os.open(directory / "preserve.log", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        journal = os.open(directory / "journal", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    except BaseException:
+        os.close(log)
+        raise
+    return log, journal
 
 
 def journal_chunk_ids(path: Path) -> set[str]:

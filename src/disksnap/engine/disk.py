@@ -282,6 +282,7 @@ class Disk:
             return
         self._wait_room(len(data))
         with self.lock_range(offset, len(data)) as (first, last), self._io() as fd:
+            self._seal_checkpoint()
             queued = self._defer(offset, len(data), data, first, last)
             if not queued:
                 covered = self._before_change(fd, offset, len(data), first, last)
@@ -298,6 +299,7 @@ class Disk:
         if not length:
             return
         with self.lock_range(offset, length) as (first, last), self._io() as fd:
+            self._seal_checkpoint()
             queued = self._defer(offset, length, None, first, last, punch=punch)
             if not queued:
                 covered = self._before_change(fd, offset, length, first, last)
@@ -319,6 +321,15 @@ class Disk:
             backing = self.backing  # once: ``drop_backing`` may clear it meanwhile
             if backing is not None:
                 backing.sync()
+
+    def _seal_checkpoint(self) -> None:
+        """Before any change: write the active checkpoint to its directory if it is
+        still in memory only - until now the disk itself held its point in time (a
+        restart freezes it again from the checkpoint log). Call with the range's locks
+        held: the checkpoint cannot be attached or dropped meanwhile."""
+        cp = self.checkpoint
+        if cp is not None and not cp.sealed:
+            cp.seal()
 
     def _before_change(self, fd: int, offset: int, length: int, first: int, last: int) -> list[int]:
         """Copy-before-write (reading through the backing), then copy in the backing
@@ -349,6 +360,7 @@ class Disk:
                 f"{self.max_size} (asked {new_size})"
             )
         with self.all_locks(), self._io() as fd:
+            self._seal_checkpoint()
             os.ftruncate(fd, new_size)
             self.info.size = new_size
             self.changes.resize(new_size // cs)
@@ -412,8 +424,9 @@ class Disk:
 
     def _write_locked_nowait(self, offset: int, data: bytes, first: int, last: int) -> bool:
         """``write_nowait`` once the range's locks are held and the disk is open."""
-        if self.checkpoint is not None and self._deferred is None:
-            return False  # no queue (closing, a backing): ``write`` preserves
+        cp = self.checkpoint
+        if cp is not None and (self._deferred is None or not cp.sealed):
+            return False  # no queue (closing, a backing), or a seal: ``write`` does it
         if self._defer(offset, len(data), data, first, last):
             return True
         direct = (

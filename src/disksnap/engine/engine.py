@@ -3,7 +3,8 @@
 Directory layout under ``root`` (docs/formats.md)::
 
     disks/<disk_id>/...            block disks (disk.py)
-    checkpoints/<snapshot_id>/...  snapshots being built (checkpoint.py)
+    checkpoints.log                the open checkpoints (checkpoint_log.py)
+    checkpoints/<snapshot_id>/...  sealed checkpoints of snapshots being built (checkpoint.py)
     store/                         the local chunk backend, unless another is given
     store.lock                     the GC / build lock (storelock.py)
 
@@ -37,6 +38,7 @@ from disksnap.engine.build import BuildStats, Progress, build
 from disksnap.engine.catalog import Catalog
 from disksnap.engine.changemap import ChangeMap
 from disksnap.engine.checkpoint import Checkpoint, CheckpointInfo
+from disksnap.engine.checkpoint_log import ABORTED, CheckpointLog
 from disksnap.engine.chunkcache import ChunkCache
 from disksnap.engine.chunkstore import ChunkStore
 from disksnap.engine.config import EngineConfig
@@ -52,7 +54,7 @@ from disksnap.engine.errors import (
     RootInUse,
     SnapshotExists,
 )
-from disksnap.engine.fileio import fsync_dir, lock_file, remove_dir
+from disksnap.engine.fileio import lock_file, remove_dir
 from disksnap.engine.hydrate import hydrate_disk
 from disksnap.engine.snapview import SnapshotView
 from disksnap.engine.storelock import StoreLock
@@ -104,7 +106,9 @@ class Engine:
         self._removal_watchers: list[Callable[[str], None]] = []
         self.catalog = Catalog(self.backend)
         self._chunks = ChunkCache(self.store.get, self.config.cache_chunks)
+        self._cplog: CheckpointLog | None = None
         try:
+            self._cplog = CheckpointLog(root / "checkpoints.log")
             self._recover()
         except BaseException:
             self.abandon()  # let go of the root lock and whatever recovery opened
@@ -115,6 +119,7 @@ class Engine:
     def _recover(self) -> None:
         for leftover in (*self.root.glob("checkpoints/.tmp-*"), *self.root.glob("disks/.tmp-*")):
             shutil.rmtree(leftover)
+        log = self._log
         cps = self.root / "checkpoints"
         for d in cps.iterdir():
             cp = Checkpoint.open(d)
@@ -126,18 +131,62 @@ class Engine:
             # disk.json is saved at publication only: a checkpoint still here may hold
             # the disk's newest sequence number.
             disk.info.next_sequence = max(disk.info.next_sequence, cp.info.sequence + 1)
-            if (d / "aborted").exists():
+            if (d / "aborted").exists() or log.closed.get(d.name) == ABORTED:
                 cp.close()
-                self._finish_abort(disk, d, cp.info)
+                self._finish_abort(disk, d, cp.info, ChangeMap.load(d / "changed"))
+                log.aborted(d.name)
             else:
                 with disk.all_locks():
                     disk.attach_checkpoint(cp)
+        for snapshot_id, (info, changed) in list(log.open.items()):
+            if not (cps / snapshot_id).exists():
+                self._reopen(info, changed, sealed=snapshot_id in log.sealed_ids)
+        log.compact()
         for info_file in (self.root / "disks").glob("*/disk.json"):
             directory = info_file.parent
             if not directory.name.startswith(".") and read_info(directory).backing:
                 self._lazy.add(directory.name)
         if isinstance(self.backend, LocalBackend):
             self.backend.sweep_temporaries()
+
+    def _reopen(self, info: CheckpointInfo, changed: ChangeMap, *, sealed: bool) -> None:
+        """A checkpoint the log says is open but that has no directory. If its snapshot
+        was published before the stop, the disk takes it as its base (disk.json may
+        not say so yet). If it was sealed, its directory - the point in time - is lost:
+        its build will say so. Otherwise nothing has changed the disk since the freeze
+        (every change seals first), so freezing it again now gives the same point in
+        time."""
+        log = self._log
+        try:
+            disk = self.disk(info.disk_id)
+        except DiskNotFound:
+            log.aborted(info.snapshot_id)  # nothing left to take it from
+            return
+        if self.catalog.exists(info.snapshot_id):
+            if disk.info.next_sequence <= info.sequence + 1:
+                disk.info.base = info.snapshot_id
+                disk.info.next_sequence = info.sequence + 1
+                disk.save_info()
+            log.done(info.snapshot_id)
+            return
+        if sealed:
+            log.aborted(info.snapshot_id)
+            return
+        disk.info.next_sequence = max(disk.info.next_sequence, info.sequence + 1)
+        with disk.all_locks():
+            if disk.size != info.size:  # cannot be: growing seals first
+                raise InvalidGeometry(
+                    f"disk {disk.disk_id} is {disk.size} bytes, its open checkpoint "
+                    f"{info.snapshot_id} {info.size}"
+                )
+            disk.attach_checkpoint(self._unsealed(info, changed))
+            disk.changes = ChangeMap(disk.size // disk.chunk_size)
+            disk.map_trusted = True
+
+    @property
+    def _log(self) -> CheckpointLog:
+        assert self._cplog is not None
+        return self._cplog
 
     def close(self) -> None:
         """Clean shutdown: persist change maps so the next start can trust them."""
@@ -158,6 +207,10 @@ class Engine:
         with self._mutex:
             for disk in self._disks.values():
                 cp = disk.checkpoint
+                if clean and cp is not None and not cp.sealed:
+                    # Keeps the change map taken at the freeze: the disk's own map,
+                    # persisted next, only says what changed since.
+                    cp.seal()
                 # The disk first: its queued writes still need the checkpoint.
                 if clean:
                     disk.close()
@@ -167,6 +220,8 @@ class Engine:
                     cp.close()
             self._disks.clear()
         self._pool.shutdown(wait=True)
+        if self._cplog is not None:
+            self._cplog.close()
         self.lock.close()
         if self._root_lock >= 0:
             os.close(self._root_lock)  # releases the root lock
@@ -301,18 +356,25 @@ class Engine:
     # --- checkpoints and snapshot builds --------------------------------------------
 
     def create_checkpoint(self, disk_id: str, snapshot_id: str) -> CheckpointInfo:
-        """Freeze the disk's content now, durably by the time it returns. Writers are
-        held only while the change map is swapped and copy-before-write switched on; the
-        checkpoint's files are written and synced around that, with writes going on.
-        The engine's mutex is held only to reserve the disk and the snapshot id: the
-        files of checkpoints of different disks are synced at the same time."""
+        """Freeze the disk's content now, durably by the time it returns: writers are
+        held only while the change map is swapped and copy-before-write switched on,
+        then one record in the checkpoint log (its sync shared with other checkpoints
+        being taken) makes it durable. The checkpoint's directory is written later, if
+        ever (``Checkpoint.seal``). The engine's mutex is held only to reserve the disk
+        and the snapshot id."""
         if not is_safe_id(snapshot_id):
             raise InvalidGeometry(f"invalid snapshot id {snapshot_id!r}")
         with self._job(None, f"checkpoint of disk {disk_id}"):
             disk, info = self._reserve_checkpoint(disk_id, snapshot_id)
             try:
                 cp, frozen = self._freeze(disk, info)
-                self._seal(disk, cp, frozen)
+                try:
+                    self._log.frozen(cp.info, frozen)
+                    if cp.sealed:  # by a writer, whose record may precede this one
+                        self._log.sealed(snapshot_id)
+                except BaseException:
+                    self._unfreeze(disk, cp, frozen)
+                    raise
             finally:
                 with self._mutex:
                     del self._reserved[disk_id]
@@ -357,41 +419,49 @@ class Engine:
         return self._reserved.get(disk.disk_id)
 
     def _freeze(self, disk: Disk, info: CheckpointInfo) -> tuple[Checkpoint, ChangeMap]:
-        """Prepare the checkpoint's files, then freeze: the point in time is the moment
-        copy-before-write is switched on. A disk grown meanwhile (``Disk.grow`` does not
-        take the mutex) is prepared again at its new size."""
-        while True:
-            cp = Checkpoint.prepare(self.root / "checkpoints", info)
-            with disk.all_locks():
-                if disk.size == info.size:
-                    frozen = disk.changes
-                    disk.attach_checkpoint(cp)
-                    # Every write from now on happens in this process: the new map is exact.
-                    disk.changes = ChangeMap(disk.size // disk.chunk_size)
-                    disk.map_trusted = True
-                    return cp, frozen
-                size = disk.size
-            cp.close()
-            remove_dir(cp.dir)
-            info = replace(info, size=size)
+        """The point in time: the moment copy-before-write is switched on, at the disk's
+        size then (``Disk.grow`` does not take the mutex)."""
+        with disk.all_locks():
+            if disk.size != info.size:
+                info = replace(info, size=disk.size)
+            frozen = disk.changes
+            cp = self._unsealed(info, frozen)
+            disk.attach_checkpoint(cp)
+            # Every write from now on happens in this process: the new map is exact.
+            disk.changes = ChangeMap(disk.size // disk.chunk_size)
+            disk.map_trusted = True
+            return cp, frozen
+
+    def _unsealed(self, info: CheckpointInfo, frozen: ChangeMap) -> Checkpoint:
+        snapshot_id = info.snapshot_id
+        return Checkpoint(
+            self.root / "checkpoints" / snapshot_id,
+            info,
+            frozen=frozen,
+            on_seal=lambda: self._log.sealed(snapshot_id),
+        )
 
     @staticmethod
-    def _seal(disk: Disk, cp: Checkpoint, frozen: ChangeMap) -> None:
-        """Make the frozen checkpoint durable; if that fails, undo the freeze."""
-        try:
-            cp.seal(frozen)
-        except BaseException:
-            disk.detach_checkpoint()
-            with disk.all_locks():
-                disk.changes.merge(frozen)
-                disk.map_trusted = cp.info.map_trusted
-            cp.close()
+    def _unfreeze(disk: Disk, cp: Checkpoint, frozen: ChangeMap) -> None:
+        """Undo a freeze that could not be made durable."""
+        disk.detach_checkpoint()
+        with disk.all_locks():
+            disk.changes.merge(frozen)
+            disk.map_trusted = cp.info.map_trusted
+        cp.close()
+        if cp.sealed:  # a writer sealed it meanwhile
             remove_dir(cp.dir)
-            raise
 
     def _snapshot_known(self, snapshot_id: str) -> bool:
-        return (self.root / "checkpoints" / snapshot_id).exists() or self.catalog.exists(
-            snapshot_id
+        """Whether the id is taken by a checkpoint or a published snapshot (under the
+        mutex)."""
+        return (
+            any(
+                d.checkpoint is not None and d.checkpoint.info.snapshot_id == snapshot_id
+                for d in self._disks.values()
+            )
+            or (self.root / "checkpoints" / snapshot_id).exists()
+            or self.catalog.exists(snapshot_id)
         )
 
     def _checkpoint(self, snapshot_id: str) -> tuple[Disk, Checkpoint]:
@@ -454,29 +524,32 @@ class Engine:
             disk.save_info()
             disk.detach_checkpoint()
             cp.close()
-            remove_dir(cp.dir)
+            if cp.sealed:
+                remove_dir(cp.dir)
+        # Before the caller can call the snapshot READY (and someone delete it): a
+        # restart must not take an open record of a deleted snapshot for a new one.
+        self._log.done(snapshot_id)
         return SnapshotResult(manifest, stats)
 
     def abort_checkpoint(self, snapshot_id: str) -> None:
         """Drop a checkpoint whose snapshot failed or was cancelled. Its changes are
         merged back into the disk's map so the next snapshot still sees them."""
         disk, cp = self._checkpoint(snapshot_id)
-        marker = os.open(cp.dir / "aborted", os.O_WRONLY | os.O_CREAT, 0o600)
-        os.fsync(marker)
-        os.close(marker)
-        fsync_dir(cp.dir)
+        self._log.aborted(snapshot_id)  # from here on a restart drops it too
         with self._mutex:
             disk.detach_checkpoint()  # applies queued writes, which may still use cp
             cp.close()
-            self._finish_abort(disk, cp.dir, cp.info)
+            self._finish_abort(disk, cp.dir if cp.sealed else None, cp.info, cp.changed())
 
-    def _finish_abort(self, disk: Disk, directory: Path, info: CheckpointInfo) -> None:
-        changed = ChangeMap.load(directory / "changed")
+    def _finish_abort(
+        self, disk: Disk, directory: Path | None, info: CheckpointInfo, changed: ChangeMap
+    ) -> None:
         disk.detach_checkpoint()
         with disk.all_locks():
             disk.changes.merge(changed)
             disk.map_trusted = disk.map_trusted and info.map_trusted
-        remove_dir(directory)
+        if directory is not None:
+            remove_dir(directory)
 
     # --- snapshots ------------------------------------------------------------------
 
@@ -580,9 +653,20 @@ class Engine:
         return self.catalog.referenced_bytes()
 
     def _roots(self) -> tuple[set[str], int]:
-        return gc_mod.live_chunks(
+        # The base manifests of unsealed checkpoints first: one sealed meanwhile has
+        # its copy in its directory by the time the directories are read.
+        with self._mutex:
+            held = [
+                raw
+                for d in self._disks.values()
+                if d.checkpoint is not None and (raw := d.checkpoint.base_in_memory)
+            ]
+        live, count = gc_mod.live_chunks(
             self.catalog.list(), self.root / "checkpoints", self.root / "disks"
         )
+        for raw in held:
+            live.update(mf.decode(raw).chunk_sizes())
+        return live, count + len(held)
 
     def gc_plan(self, safety: gc_mod.SafetyParameters | None = None) -> gc_mod.GcPlan:
         return gc_mod.plan(self.store, self._roots, safety)

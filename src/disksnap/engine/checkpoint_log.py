@@ -1,0 +1,189 @@
+"""The checkpoint log: one append-only file, ``checkpoints.log``, saying which checkpoints
+are open (docs/formats.md#checkpoint-log, docs/lifecycle.md).
+
+A checkpoint is first made durable here, by one record appended and synced (``frozen``:
+its ``CheckpointInfo`` and the change map captured at the freeze), not by a directory
+of its own: that directory (``checkpoint.py``) is written only once something needs it
+- the first change to the disk after the freeze, the first chunk the build stores, a
+clean shutdown. Until then the disk itself still holds the point in time, and start-up
+freezes it again from the record. A ``sealed`` record follows the directory's rename:
+from then on the directory is the checkpoint, and if it is lost, so is the point in
+time (start-up never freezes a sealed checkpoint again). ``done`` (published) and
+``aborted`` records close a checkpoint; start-up neither resumes nor freezes again a
+closed one.
+
+Records are lines ``<crc32 of the JSON, 8 hex digits> <JSON>\\n``. Appends from several
+threads share syncs (group commit): a record is durable when its ``append`` returns. A
+torn or damaged record was never acknowledged, nor was anything after it: reading stops
+there and the file is cut. The file is rewritten with only the open records at start-up
+and whenever it has grown by ``COMPACT_BYTES``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from disksnap.engine.changemap import ChangeMap
+from disksnap.engine.checkpoint import CheckpointInfo
+from disksnap.engine.fileio import fsync_dir, write_all
+
+COMPACT_BYTES = 1 << 20
+FROZEN, SEALED, DONE, ABORTED = "frozen", "sealed", "done", "aborted"
+
+
+class CheckpointLog:
+    """The open checkpoints' records, and the closing records read at start-up."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.open: dict[str, tuple[CheckpointInfo, ChangeMap]] = {}
+        self.sealed_ids: set[str] = set()  # open and sealed
+        self.closed: dict[str, str] = {}  # snapshot id -> DONE or ABORTED, read at start-up
+        self._lock = threading.Lock()  # the file's end and the open records
+        self._sync_lock = threading.Lock()  # one sync at a time; taken before _lock
+        self._written = 0  # records appended since this object opened the file
+        self._synced = 0  # records known durable
+        self._fd = self._open()
+        self._grown = 0  # bytes appended since the file was last rewritten
+
+    def _open(self) -> int:
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        if created:
+            fsync_dir(self.path.parent)
+            return fd
+        size = os.fstat(fd).st_size
+        raw = os.pread(fd, size, 0)
+        good = 0
+        for line in raw.splitlines(keepends=True):
+            record = _decode(line)
+            if record is None:
+                break
+            self._apply(record)
+            good += len(line)
+        if good != size:
+            os.ftruncate(fd, good)
+            os.fsync(fd)
+        return fd
+
+    def _apply(self, record: dict[str, Any]) -> None:
+        snapshot_id = str(record["id"])
+        if record["op"] == FROZEN:
+            info = CheckpointInfo(**record["info"])
+            changed = ChangeMap.decode(base64.b64decode(record["changed"]))
+            self.open[snapshot_id] = (info, changed)
+            self.closed.pop(snapshot_id, None)
+        elif record["op"] == SEALED:
+            if snapshot_id in self.open:
+                self.sealed_ids.add(snapshot_id)
+        else:
+            self.open.pop(snapshot_id, None)
+            self.sealed_ids.discard(snapshot_id)
+            self.closed[snapshot_id] = str(record["op"])
+
+    # --- records --------------------------------------------------------------------
+
+    def frozen(self, info: CheckpointInfo, changed: ChangeMap) -> None:
+        """Durably record a checkpoint taken: start-up freezes it again unless it is
+        closed or has its directory by then."""
+        self._append(_frozen_record(info, changed))
+
+    def sealed(self, snapshot_id: str) -> None:
+        """Durably record that the checkpoint's directory is in place."""
+        self._append({"op": SEALED, "id": snapshot_id})
+
+    def done(self, snapshot_id: str) -> None:
+        """Durably record that the snapshot is published and its checkpoint gone."""
+        self._append({"op": DONE, "id": snapshot_id})
+
+    def aborted(self, snapshot_id: str) -> None:
+        """Durably record that the checkpoint is dropped: never resumed, never frozen
+        again, even if its directory survives a crash."""
+        self._append({"op": ABORTED, "id": snapshot_id})
+
+    def _append(self, record: dict[str, Any]) -> None:
+        line = _encode(record)
+        with self._lock:
+            write_all(self._fd, [line])
+            self._apply(record)
+            self.closed.pop(str(record["id"]), None)  # only start-up needs closed ones
+            self._written += 1
+            mine = self._written
+            self._grown += len(line)
+            compact = self._grown >= COMPACT_BYTES
+        self._sync(mine)
+        if compact:
+            self.compact()
+
+    def _sync(self, mine: int) -> None:
+        """Make the first ``mine`` records durable; one sync covers every record written
+        before it started (the threads waiting meanwhile need none of their own)."""
+        with self._sync_lock:
+            if self._synced >= mine:
+                return
+            with self._lock:
+                target, fd = self._written, self._fd
+            os.fdatasync(fd)
+            self._synced = max(self._synced, target)
+
+    def compact(self) -> None:
+        """Rewrite the file with only the open records (a crash leaves the old file or
+        the new one)."""
+        with self._sync_lock, self._lock:
+            records = []
+            for sid, entry in self.open.items():
+                records.append(_encode(_frozen_record(*entry)))
+                if sid in self.sealed_ids:
+                    records.append(_encode({"op": SEALED, "id": sid}))
+            body = b"".join(records)
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+            try:
+                write_all(fd, [body])
+                os.fsync(fd)
+                os.replace(tmp, self.path)
+                fsync_dir(self.path.parent)
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(self._fd)
+            self._fd = fd
+            self._synced = self._written
+            self._grown = 0
+
+    def close(self) -> None:
+        with self._sync_lock, self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _frozen_record(info: CheckpointInfo, changed: ChangeMap) -> dict[str, Any]:
+    changes = base64.b64encode(changed.encode()).decode()
+    return {"op": FROZEN, "id": info.snapshot_id, "info": asdict(info), "changed": changes}
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    body = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+    return b"%08x %s\n" % (zlib.crc32(body), body)
+
+
+def _decode(line: bytes) -> dict[str, Any] | None:
+    """The record of a whole line, or None if it is torn or damaged."""
+    if not line.endswith(b"\n") or len(line) < 10 or line[8:9] != b" ":
+        return None
+    body = line[9:-1]
+    try:
+        if int(line[:8], 16) != zlib.crc32(body):
+            return None
+        record = json.loads(body)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and "op" in record and "id" in record else None

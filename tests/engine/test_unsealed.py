@@ -1,0 +1,325 @@
+"""Checkpoints kept in memory until something needs their directory (docs/lifecycle.md):
+the checkpoint log makes them durable, every change to the disk seals them first, and
+start-up freezes an unsealed one again from its record."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from disksnap.engine import checkpoint_log
+from disksnap.engine.changemap import ChangeMap
+from disksnap.engine.checkpoint import CheckpointInfo
+from disksnap.engine.checkpoint_log import CheckpointLog
+from disksnap.engine.disk import Disk
+from disksnap.engine.engine import Engine
+from disksnap.engine.errors import CheckpointNotFound
+from tests.engine.conftest import KiB, MiB
+from tests.engine.helpers import read_all, restored, snapshot
+
+
+def _dirs(engine: Engine) -> list[str]:
+    return sorted(p.name for p in (engine.root / "checkpoints").iterdir())
+
+
+def _written_disk(engine: Engine, rng: random.Random, size: int = 2 * MiB) -> tuple[Disk, bytes]:
+    disk = engine.create_disk("d", size)
+    content = rng.randbytes(size)
+    disk.write(0, content)
+    return disk, content
+
+
+def test_a_checkpoint_nobody_writes_under_never_gets_a_directory(
+    engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, content = _written_disk(engine, rng)
+    snapshot(engine, "d", "s0")
+    made: list[str] = []
+    mkdir = Path.mkdir
+
+    def watched_mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        made.append(self.name)
+        mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", watched_mkdir)
+    engine.create_checkpoint("d", "s1")
+    result = engine.build_snapshot("s1")
+    monkeypatch.undo()
+    assert made == []
+    assert _dirs(engine) == []
+    assert result.stats.read_extents == 0  # incremental: nothing changed since s0
+    assert result.manifest.parent == "s0"
+    assert restored(engine, "s1") == content
+
+
+def test_the_first_write_seals_the_checkpoint_before_it_lands(
+    engine: Engine, rng: random.Random
+) -> None:
+    disk, content = _written_disk(engine, rng)
+    engine.create_checkpoint("d", "s1")
+    assert disk.checkpoint is not None
+    assert not disk.checkpoint.sealed
+    assert not disk.write_nowait(0, b"n" * 4 * KiB)  # a seal waits: not for the loop
+    assert read_all(disk) == content
+    disk.write(300 * KiB, b"w" * 8 * KiB)
+    assert (engine.root / "checkpoints" / "s1" / "changed").exists()
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == content
+
+
+def test_growing_the_disk_seals_its_checkpoint(engine: Engine, rng: random.Random) -> None:
+    disk, content = _written_disk(engine, rng)
+    engine.create_checkpoint("d", "s1")
+    disk.grow(4 * MiB)
+    assert _dirs(engine) == ["s1"]
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == content
+
+
+def test_a_seal_that_fails_fails_the_write_and_changes_nothing(
+    engine: Engine, rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk, content = _written_disk(engine, rng)
+    engine.create_checkpoint("d", "s1")
+
+    def no_space(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("disksnap.engine.checkpoint.write_file_synced", no_space)
+    with pytest.raises(OSError, match="No space"):
+        disk.write(0, b"x" * 4 * KiB)
+    monkeypatch.undo()
+    assert read_all(disk) == content
+    assert _dirs(engine) == []  # the half-made directory is gone
+    disk.write(0, b"x" * 4 * KiB)  # sealed now
+    engine.build_snapshot("s1")
+    assert restored(engine, "s1") == content
+
+
+def test_an_unsealed_checkpoint_is_frozen_again_after_a_crash(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    disk, content = _written_disk(engine, rng, 4 * MiB)
+    snapshot(engine, "d", "s0")
+    disk.write(1 * MiB, rng.randbytes(256 * KiB))  # extent 4 only
+    frozen = read_all(disk)
+    info = engine.create_checkpoint("d", "s1")
+    engine.abandon()  # kill -9: no directory, the disk's own map lost
+
+    engine = make_engine()
+    assert engine.pending_checkpoints() == [info]  # as taken, map trust included
+    disk = engine.disk("d")
+    disk.write(0, rng.randbytes(256 * KiB))  # copy-before-write holds again
+    result = engine.build_snapshot("s1")
+    # The change map captured at the freeze came back from the log: one extent read.
+    assert result.stats.read_extents == 1
+    assert restored(engine, "s1") == frozen
+    assert engine.create_checkpoint("d", "s2").sequence == info.sequence + 1
+    assert _dirs(engine) == []  # s2's freeze needed none yet
+    assert content != frozen
+
+
+def test_a_snapshot_published_before_a_crash_becomes_the_disks_base(
+    make_engine: Callable[[], Engine], rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine()
+    _, content = _written_disk(engine, rng)
+    snapshot(engine, "d", "s0")
+    engine.create_checkpoint("d", "s1")  # nothing changed: its build stores nothing
+
+    def crash(_self: Disk) -> None:
+        raise KeyboardInterrupt  # dies between publishing and saving disk.json
+
+    monkeypatch.setattr(Disk, "save_info", crash)
+    with pytest.raises(KeyboardInterrupt):
+        engine.build_snapshot("s1")
+    monkeypatch.undo()
+    assert _dirs(engine) == []
+    engine.abandon()
+
+    engine = make_engine()
+    assert engine.pending_checkpoints() == []
+    assert engine.has_snapshot("s1")
+    info = engine.create_checkpoint("d", "s2")
+    assert (info.base, info.sequence) == ("s1", 3)
+    result = engine.build_snapshot("s2")
+    # After a crash the disk's map is not trusted: every extent is read and compared
+    # with the base, s1, and found there.
+    assert result.stats.reused_extents == 8
+    assert result.stats.new_chunks == 0
+    assert restored(engine, "s2") == content
+
+
+def test_an_aborted_unsealed_checkpoint_stays_aborted_after_a_crash(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    disk, _ = _written_disk(engine, rng)
+    engine.create_checkpoint("d", "s1")
+    engine.abort_checkpoint("s1")
+    later = rng.randbytes(2 * MiB)
+    disk.write(0, later)  # no checkpoint now: nothing seals, nothing preserves
+    engine.abandon()
+
+    engine = make_engine()
+    assert engine.pending_checkpoints() == []  # not frozen again over the later write
+    snapshot(engine, "d", "s2")
+    assert restored(engine, "s2") == later
+
+
+def test_a_sealed_checkpoint_aborted_in_the_log_is_dropped_at_start_up(
+    make_engine: Callable[[], Engine], rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine()
+    disk, _ = _written_disk(engine, rng)
+    engine.create_checkpoint("d", "s1")
+    disk.write(0, b"z" * 4 * KiB)  # sealed
+
+    def crash(_directory: Path) -> None:
+        raise KeyboardInterrupt  # dies after the log's record, before the removal
+
+    monkeypatch.setattr("disksnap.engine.engine.remove_dir", crash)
+    with pytest.raises(KeyboardInterrupt):
+        engine.abort_checkpoint("s1")
+    monkeypatch.undo()
+    engine.abandon()
+
+    engine = make_engine()
+    assert engine.pending_checkpoints() == []
+    assert _dirs(engine) == []
+
+
+def test_a_sealed_checkpoint_whose_directory_is_lost_is_not_frozen_again(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    disk, _ = _written_disk(engine, rng)
+    engine.create_checkpoint("d", "s1")
+    disk.write(0, b"z" * 4 * KiB)  # sealed: from here on the directory is the checkpoint
+    engine.abandon()
+    shutil.rmtree(engine.root / "checkpoints" / "s1")
+
+    engine = make_engine()
+    assert engine.pending_checkpoints() == []  # the point in time is gone, not retaken
+    with pytest.raises(CheckpointNotFound):
+        engine.build_snapshot("s1")
+
+
+def test_a_checkpoint_sealed_before_its_record_is_written_counts_as_sealed(
+    make_engine: Callable[[], Engine], rng: random.Random, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine()
+    disk, _ = _written_disk(engine, rng)
+    frozen = CheckpointLog.frozen
+
+    def write_first(log: CheckpointLog, info: CheckpointInfo, changed: ChangeMap) -> None:
+        disk.write(0, b"z" * 4 * KiB)  # seals, and records that, before the freeze's record
+        frozen(log, info, changed)
+
+    monkeypatch.setattr(CheckpointLog, "frozen", write_first)
+    engine.create_checkpoint("d", "s1")
+    monkeypatch.undo()
+    engine.abandon()
+    shutil.rmtree(engine.root / "checkpoints" / "s1")
+
+    engine = make_engine()
+    assert engine.pending_checkpoints() == []
+
+
+def test_a_clean_close_seals_so_the_frozen_map_survives(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    disk, _ = _written_disk(engine, rng, 4 * MiB)
+    snapshot(engine, "d", "s0")
+    disk.write(0, rng.randbytes(256 * KiB))
+    frozen = read_all(disk)
+    engine.create_checkpoint("d", "s1")
+    engine.close()
+    assert _dirs(engine) == ["s1"]
+
+    engine = make_engine()
+    result = engine.build_snapshot("s1")
+    assert result.stats.read_extents == 1
+    assert restored(engine, "s1") == frozen
+
+
+def test_gc_keeps_the_base_an_unsealed_build_holds(engine: Engine, rng: random.Random) -> None:
+    _, content = _written_disk(engine, rng)
+    snapshot(engine, "d", "s0")
+    engine.create_checkpoint("d", "s1")
+    deleted: list[int] = []
+
+    def delete_the_base_and_collect(done: int, total: int) -> None:
+        # The build has taken s0's manifest and is about to publish s1 over its chunks.
+        if deleted:
+            return
+        engine.delete_snapshot("s0")
+        deleted.append(engine.gc_execute(engine.gc_plan()).deleted_chunks)
+
+    engine.build_snapshot("s1", progress=delete_the_base_and_collect)
+    assert deleted == [0]
+    assert _dirs(engine) == []
+    assert restored(engine, "s1") == content
+    assert engine.gc_execute(engine.gc_plan()).deleted_chunks == 0  # s1 holds them now
+
+
+def _info(snapshot_id: str) -> CheckpointInfo:
+    return CheckpointInfo(
+        snapshot_id=snapshot_id,
+        disk_id="d",
+        size=1 * MiB,
+        chunk_size=256 * KiB,
+        block_size=16 * KiB,
+        sequence=1,
+        base=None,
+        map_trusted=True,
+        created_at="2026-11-30T00:00:00+00:00",
+        preserve_limit=1 * MiB,
+    )
+
+
+def test_the_log_keeps_open_records_and_cuts_a_torn_tail(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoints.log"
+    log = CheckpointLog(path)
+    changed = ChangeMap(4)
+    changed.mark(2, 2)
+    for sid in ("a", "b", "c"):
+        log.frozen(_info(sid), changed)
+    log.done("a")
+    log.aborted("b")
+    log.close()
+    whole = path.stat().st_size
+    with path.open("ab") as f:
+        f.write(b'0badc0de {"op":"frozen","id":"x"')  # torn: no newline, wrong checksum
+
+    again = CheckpointLog(path)
+    assert list(again.open) == ["c"]
+    info, frozen = again.open["c"]
+    assert info == _info("c")
+    assert list(frozen.changed()) == [2]
+    assert again.closed == {"a": "done", "b": "aborted"}
+    assert path.stat().st_size == whole  # the torn record is cut off
+    again.aborted("c")
+    again.close()
+    assert CheckpointLog(path).open == {}
+
+
+def test_the_log_is_rewritten_with_its_open_records_as_it_grows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoint_log, "COMPACT_BYTES", 4 * KiB)
+    path = tmp_path / "checkpoints.log"
+    log = CheckpointLog(path)
+    log.frozen(_info("keep"), ChangeMap(4))
+    for i in range(200):
+        log.frozen(_info(f"s{i}"), ChangeMap(4))
+        log.done(f"s{i}")
+    assert path.stat().st_size < 8 * KiB
+    log.close()
+    assert list(CheckpointLog(path).open) == ["keep"]
