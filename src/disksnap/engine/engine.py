@@ -454,12 +454,9 @@ class Engine:
 
     def _snapshot_known(self, snapshot_id: str) -> bool:
         """Whether the id is taken by a checkpoint or a published snapshot (under the
-        mutex)."""
+        mutex; a checkpoint being made is in ``_reserved`` until its record is open)."""
         return (
-            any(
-                d.checkpoint is not None and d.checkpoint.info.snapshot_id == snapshot_id
-                for d in self._disks.values()
-            )
+            snapshot_id in self._log.open
             or (self.root / "checkpoints" / snapshot_id).exists()
             or self.catalog.exists(snapshot_id)
         )
