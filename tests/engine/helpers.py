@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from disksnap.engine.checkpoint import CheckpointInfo
 from disksnap.engine.disk import Disk
 from disksnap.engine.engine import Engine
 
@@ -37,3 +38,19 @@ def restored(engine: Engine, snapshot_id: str, disk_id: str | None = None) -> by
 def snapshot(engine: Engine, disk_id: str, snapshot_id: str) -> None:
     engine.create_checkpoint(disk_id, snapshot_id)
     engine.build_snapshot(snapshot_id)
+
+
+def small_checkpoint_info(snapshot_id: str = "s1") -> CheckpointInfo:
+    """A checkpoint of a 1 MiB disk "d" in 256 KiB extents of 16 KiB blocks."""
+    return CheckpointInfo(
+        snapshot_id=snapshot_id,
+        disk_id="d",
+        size=1 << 20,
+        chunk_size=256 << 10,
+        block_size=16 << 10,
+        sequence=1,
+        base=None,
+        map_trusted=True,
+        created_at="2026-11-30T00:00:00Z",
+        preserve_limit=1 << 20,
+    )

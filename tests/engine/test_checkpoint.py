@@ -24,7 +24,7 @@ from disksnap.engine.errors import (
     SnapshotExists,
 )
 from tests.engine.conftest import KiB, MiB
-from tests.engine.helpers import read_all, restored, snapshot
+from tests.engine.helpers import read_all, restored, small_checkpoint_info, snapshot
 
 TiB = 1 << 40
 
@@ -304,7 +304,7 @@ def test_a_checkpoint_that_cannot_be_made_durable_leaves_the_disk_as_it_was(
 
 
 @contextlib.contextmanager
-def _held_seal(
+def _held_record(
     monkeypatch: pytest.MonkeyPatch, engine: Engine, disk_id: str, snapshot_id: str
 ) -> Iterator[threading.Event]:
     """Create the checkpoint in another thread and hold it in ``CheckpointLog.frozen``:
@@ -337,7 +337,7 @@ def test_checkpoints_of_other_disks_are_made_while_one_is_synced(
     # being synced holds up neither other disks' checkpoints nor opening a disk.
     engine.create_disk("a", 1 * MiB)
     engine.create_disk("b", 1 * MiB)
-    with _held_seal(monkeypatch, engine, "a", "sa"):
+    with _held_record(monkeypatch, engine, "a", "sa"):
         other = threading.Thread(target=lambda: engine.create_checkpoint("b", "sb"))
         other.start()
         other.join(10)
@@ -351,7 +351,7 @@ def test_a_checkpoint_being_made_reserves_its_disk_and_its_id(
 ) -> None:
     engine.create_disk("a", 1 * MiB)
     engine.create_disk("b", 1 * MiB)
-    with _held_seal(monkeypatch, engine, "a", "sa"):
+    with _held_record(monkeypatch, engine, "a", "sa"):
         with pytest.raises(DiskBusy, match="sa"):
             engine.create_checkpoint("a", "s2")
         with pytest.raises(DiskBusy, match="sa"):
@@ -400,7 +400,7 @@ def test_shutdown_waits_for_a_checkpoint_being_made(
 ) -> None:
     engine = make_engine()
     engine.create_disk("d", 1 * MiB)
-    with _held_seal(monkeypatch, engine, "d", "s1") as release:
+    with _held_record(monkeypatch, engine, "d", "s1") as release:
         closing = threading.Thread(target=engine.close)
         closing.start()
         closing.join(0.3)
@@ -416,19 +416,7 @@ def test_shutdown_waits_for_a_checkpoint_being_made(
 def _preserving_checkpoint(parent: Path) -> tuple[Checkpoint, bytearray]:
     """A checkpoint of a 1 MiB disk in 256 KiB extents of 16 KiB blocks, with one block
     preserved in extent 0 and two in extent 3; and the live content (overwritten)."""
-    info = CheckpointInfo(
-        snapshot_id="s1",
-        disk_id="d",
-        size=1 * MiB,
-        chunk_size=256 * KiB,
-        block_size=16 * KiB,
-        sequence=1,
-        base=None,
-        map_trusted=True,
-        created_at="2026-11-30T00:00:00Z",
-        preserve_limit=1 * MiB,
-    )
-    cp = Checkpoint(parent / "s1", info, frozen=ChangeMap(4))
+    cp = Checkpoint(parent / "s1", small_checkpoint_info(), frozen=ChangeMap(4))
     cp.seal()
     live = bytearray(random.Random(4).randbytes(1 * MiB))
     for offset in (16 * KiB, 3 * 256 * KiB, 3 * 256 * KiB + 48 * KiB):

@@ -19,7 +19,7 @@ from disksnap.engine.disk import Disk
 from disksnap.engine.engine import Engine
 from disksnap.engine.errors import CheckpointNotFound
 from tests.engine.conftest import KiB, MiB
-from tests.engine.helpers import read_all, restored, snapshot
+from tests.engine.helpers import read_all, restored, small_checkpoint_info, snapshot
 
 
 def _dirs(engine: Engine) -> list[str]:
@@ -31,6 +31,17 @@ def _written_disk(engine: Engine, rng: random.Random, size: int = 2 * MiB) -> tu
     content = rng.randbytes(size)
     disk.write(0, content)
     return disk, content
+
+
+def _one_extent_changed_since_s0(
+    engine: Engine, rng: random.Random, offset: int
+) -> tuple[Disk, bytes, bytes]:
+    """A 4 MiB disk "d" written, snapshot "s0", then one extent at ``offset`` rewritten:
+    the disk, its content at s0 and its content now."""
+    disk, content = _written_disk(engine, rng, 4 * MiB)
+    snapshot(engine, "d", "s0")
+    disk.write(offset, rng.randbytes(256 * KiB))
+    return disk, content, read_all(disk)
 
 
 def test_a_checkpoint_nobody_writes_under_never_gets_a_directory(
@@ -104,10 +115,7 @@ def test_an_unsealed_checkpoint_is_frozen_again_after_a_crash(
     make_engine: Callable[[], Engine], rng: random.Random
 ) -> None:
     engine = make_engine()
-    disk, content = _written_disk(engine, rng, 4 * MiB)
-    snapshot(engine, "d", "s0")
-    disk.write(1 * MiB, rng.randbytes(256 * KiB))  # extent 4 only
-    frozen = read_all(disk)
+    disk, content, frozen = _one_extent_changed_since_s0(engine, rng, 1 * MiB)  # extent 4
     info = engine.create_checkpoint("d", "s1")
     engine.abandon()  # kill -9: no directory, the disk's own map lost
 
@@ -235,10 +243,7 @@ def test_a_clean_close_seals_so_the_frozen_map_survives(
     make_engine: Callable[[], Engine], rng: random.Random
 ) -> None:
     engine = make_engine()
-    disk, _ = _written_disk(engine, rng, 4 * MiB)
-    snapshot(engine, "d", "s0")
-    disk.write(0, rng.randbytes(256 * KiB))
-    frozen = read_all(disk)
+    _, _, frozen = _one_extent_changed_since_s0(engine, rng, 0)
     engine.create_checkpoint("d", "s1")
     engine.close()
     assert _dirs(engine) == ["s1"]
@@ -269,28 +274,13 @@ def test_gc_keeps_the_base_an_unsealed_build_holds(engine: Engine, rng: random.R
     assert engine.gc_execute(engine.gc_plan()).deleted_chunks == 0  # s1 holds them now
 
 
-def _info(snapshot_id: str) -> CheckpointInfo:
-    return CheckpointInfo(
-        snapshot_id=snapshot_id,
-        disk_id="d",
-        size=1 * MiB,
-        chunk_size=256 * KiB,
-        block_size=16 * KiB,
-        sequence=1,
-        base=None,
-        map_trusted=True,
-        created_at="2026-11-30T00:00:00+00:00",
-        preserve_limit=1 * MiB,
-    )
-
-
 def test_the_log_keeps_open_records_and_cuts_a_torn_tail(tmp_path: Path) -> None:
     path = tmp_path / "checkpoints.log"
     log = CheckpointLog(path)
     changed = ChangeMap(4)
     changed.mark(2, 2)
     for sid in ("a", "b", "c"):
-        log.frozen(_info(sid), changed)
+        log.frozen(small_checkpoint_info(sid), changed)
     log.done("a")
     log.aborted("b")
     log.close()
@@ -301,7 +291,7 @@ def test_the_log_keeps_open_records_and_cuts_a_torn_tail(tmp_path: Path) -> None
     again = CheckpointLog(path)
     assert list(again.open) == ["c"]
     info, frozen = again.open["c"]
-    assert info == _info("c")
+    assert info == small_checkpoint_info("c")
     assert list(frozen.changed()) == [2]
     assert again.closed == {"a": "done", "b": "aborted"}
     assert path.stat().st_size == whole  # the torn record is cut off
@@ -316,9 +306,9 @@ def test_the_log_is_rewritten_with_its_open_records_as_it_grows(
     monkeypatch.setattr(checkpoint_log, "COMPACT_BYTES", 4 * KiB)
     path = tmp_path / "checkpoints.log"
     log = CheckpointLog(path)
-    log.frozen(_info("keep"), ChangeMap(4))
+    log.frozen(small_checkpoint_info("keep"), ChangeMap(4))
     for i in range(200):
-        log.frozen(_info(f"s{i}"), ChangeMap(4))
+        log.frozen(small_checkpoint_info(f"s{i}"), ChangeMap(4))
         log.done(f"s{i}")
     assert path.stat().st_size < 8 * KiB
     log.close()

@@ -67,6 +67,10 @@ class CheckpointLog:
             if record is None:
                 break
             self._apply(record)
+            if record["op"] in (DONE, ABORTED):
+                self.closed[str(record["id"])] = str(record["op"])
+            elif record["op"] == FROZEN:
+                self.closed.pop(str(record["id"]), None)
             good += len(line)
         if good != size:
             os.ftruncate(fd, good)
@@ -79,14 +83,12 @@ class CheckpointLog:
             info = CheckpointInfo(**record["info"])
             changed = ChangeMap.decode(base64.b64decode(record["changed"]))
             self.open[snapshot_id] = (info, changed)
-            self.closed.pop(snapshot_id, None)
         elif record["op"] == SEALED:
             if snapshot_id in self.open:
                 self.sealed_ids.add(snapshot_id)
         else:
             self.open.pop(snapshot_id, None)
             self.sealed_ids.discard(snapshot_id)
-            self.closed[snapshot_id] = str(record["op"])
 
     # --- records --------------------------------------------------------------------
 
@@ -113,7 +115,6 @@ class CheckpointLog:
         with self._lock:
             write_all(self._fd, [line])
             self._apply(record)
-            self.closed.pop(str(record["id"]), None)  # only start-up needs closed ones
             self._written += 1
             mine = self._written
             self._grown += len(line)

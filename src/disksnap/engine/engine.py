@@ -134,7 +134,8 @@ class Engine:
             if (d / "aborted").exists() or log.closed.get(d.name) == ABORTED:
                 cp.close()
                 self._finish_abort(disk, d, cp.info, ChangeMap.load(d / "changed"))
-                log.aborted(d.name)
+                if d.name in log.open:
+                    log.aborted(d.name)
             else:
                 with disk.all_locks():
                     disk.attach_checkpoint(cp)
@@ -173,15 +174,12 @@ class Engine:
             log.aborted(info.snapshot_id)
             return
         disk.info.next_sequence = max(disk.info.next_sequence, info.sequence + 1)
-        with disk.all_locks():
-            if disk.size != info.size:  # cannot be: growing seals first
-                raise InvalidGeometry(
-                    f"disk {disk.disk_id} is {disk.size} bytes, its open checkpoint "
-                    f"{info.snapshot_id} {info.size}"
-                )
-            disk.attach_checkpoint(self._unsealed(info, changed))
-            disk.changes = ChangeMap(disk.size // disk.chunk_size)
-            disk.map_trusted = True
+        if disk.size != info.size:  # cannot be: growing seals first
+            raise InvalidGeometry(
+                f"disk {disk.disk_id} is {disk.size} bytes, its open checkpoint "
+                f"{info.snapshot_id} {info.size}"
+            )
+        self._freeze(disk, info, changed)
 
     @property
     def _log(self) -> CheckpointLog:
@@ -373,7 +371,7 @@ class Engine:
                     if cp.sealed:  # by a writer, whose record may precede this one
                         self._log.sealed(snapshot_id)
                 except BaseException:
-                    self._unfreeze(disk, cp, frozen)
+                    self._drop(disk, cp)  # not durable: undo the freeze
                     raise
             finally:
                 with self._mutex:
@@ -418,13 +416,17 @@ class Engine:
             return disk.checkpoint.info.snapshot_id
         return self._reserved.get(disk.disk_id)
 
-    def _freeze(self, disk: Disk, info: CheckpointInfo) -> tuple[Checkpoint, ChangeMap]:
+    def _freeze(
+        self, disk: Disk, info: CheckpointInfo, frozen: ChangeMap | None = None
+    ) -> tuple[Checkpoint, ChangeMap]:
         """The point in time: the moment copy-before-write is switched on, at the disk's
-        size then (``Disk.grow`` does not take the mutex)."""
+        size then (``Disk.grow`` does not take the mutex). The frozen map is the disk's
+        own, or ``frozen`` when start-up freezes again from the checkpoint log."""
         with disk.all_locks():
             if disk.size != info.size:
                 info = replace(info, size=disk.size)
-            frozen = disk.changes
+            if frozen is None:
+                frozen = disk.changes
             cp = self._unsealed(info, frozen)
             disk.attach_checkpoint(cp)
             # Every write from now on happens in this process: the new map is exact.
@@ -440,17 +442,6 @@ class Engine:
             frozen=frozen,
             on_seal=lambda: self._log.sealed(snapshot_id),
         )
-
-    @staticmethod
-    def _unfreeze(disk: Disk, cp: Checkpoint, frozen: ChangeMap) -> None:
-        """Undo a freeze that could not be made durable."""
-        disk.detach_checkpoint()
-        with disk.all_locks():
-            disk.changes.merge(frozen)
-            disk.map_trusted = cp.info.map_trusted
-        cp.close()
-        if cp.sealed:  # a writer sealed it meanwhile
-            remove_dir(cp.dir)
 
     def _snapshot_known(self, snapshot_id: str) -> bool:
         """Whether the id is taken by a checkpoint or a published snapshot (under the
@@ -534,9 +525,15 @@ class Engine:
         disk, cp = self._checkpoint(snapshot_id)
         self._log.aborted(snapshot_id)  # from here on a restart drops it too
         with self._mutex:
-            disk.detach_checkpoint()  # applies queued writes, which may still use cp
-            cp.close()
-            self._finish_abort(disk, cp.dir if cp.sealed else None, cp.info, cp.changed())
+            self._drop(disk, cp)
+
+    def _drop(self, disk: Disk, cp: Checkpoint) -> None:
+        """Detach ``cp`` (applying queued writes, which may still use it), close it and
+        finish the abort: its frozen map merged back, its directory (if a seal wrote
+        one meanwhile) removed."""
+        disk.detach_checkpoint()
+        cp.close()
+        self._finish_abort(disk, cp.dir if cp.sealed else None, cp.info, cp.changed())
 
     def _finish_abort(
         self, disk: Disk, directory: Path | None, info: CheckpointInfo, changed: ChangeMap
