@@ -153,14 +153,14 @@ def test_read_only_methods_are_reads_the_dispatcher_serves(
     assert {m.rsplit(".", 1)[1] for m in services.read_only} == {"Get", "List", "ListOperations"}
 
 
-def test_snapshot_create_checks_in_the_transaction_that_authenticates_it(
+def test_snapshot_create_authenticates_checks_and_writes_in_one_transaction(
     setup: tuple[Env, CountingMeta, Admin, str, str],
 ) -> None:
     env, meta, admin, disk_id, _ = setup
     meta.begun.clear()
     request = spb.CreateSnapshotRequest(folder_id=admin.folder_id, disk_id=disk_id)
     Client(env, admin.token)(f"{S}.Create", request)
-    assert meta.begun == [True, False]  # token and checks, then the write
+    assert meta.begun == [False]  # token, checks, checkpoint and records: one write
 
 
 @pytest.mark.parametrize("token", [None, "forged"])

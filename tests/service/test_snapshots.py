@@ -150,6 +150,20 @@ def test_auth_roles_and_names(env: Env, admin: Admin, client: Client) -> None:
         create(client, admin.folder_id, "disk2", name="same")
 
 
+def test_a_create_refused_after_its_checkpoint_drops_the_checkpoint(
+    env: Env, admin: Admin, client: Client
+) -> None:
+    add_disk(env, admin.folder_id, "disk1")
+    add_disk(env, admin.folder_id, "disk2")
+    first = meta_of(create(client, admin.folder_id, "disk1", name="same")).snapshot_id
+    with pytest.raises(d.AlreadyExists):  # found by the insert, after the checkpoint
+        create(client, admin.folder_id, "disk2", name="same")
+    assert [c.snapshot_id for c in env.engine.pending_checkpoints()] == [first]
+    second = meta_of(create(client, admin.folder_id, "disk2", name="other")).snapshot_id
+    assert client.work() == 2
+    assert get(client, second).status == snapshot_pb2.Snapshot.Status.READY
+
+
 def test_quota_is_resource_exhausted(env: Env, admin: Admin, client: Client) -> None:
     add_disk(env, admin.folder_id, "disk1")
     with env.meta.transaction() as tx:

@@ -102,14 +102,20 @@ class Call:
         return self._subject is not None
 
     @contextlib.contextmanager
-    def checking(self) -> Iterator[Transaction]:
-        """The read-only transaction in which a changing method checks its request
-        before it changes anything, the caller authenticated in it first. A method the
-        dispatcher lists in ``CHECKS_FIRST`` is authenticated here rather than in a
-        transaction of its own: one BEGIN/COMMIT fewer on its hot path."""
-        with self.reading() as tx:
-            self.authenticate()
-            yield tx
+    def changing(self) -> Iterator[Transaction]:
+        """The write transaction of a changing method that checks and changes in one
+        transaction, the caller authenticated in it first (its reads, such as
+        ``subject``, use it too). A method the dispatcher lists in ``CHECKS_FIRST`` is
+        authenticated here rather than in a transaction of its own: one BEGIN/COMMIT
+        fewer on its hot path."""
+        assert self._reading is None, "a changing transaction inside a reading one"
+        with self.env.meta.transaction() as tx:
+            self._reading = tx
+            try:
+                self.authenticate()
+                yield tx
+            finally:
+                self._reading = None
 
     @property
     def subject(self) -> str:

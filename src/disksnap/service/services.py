@@ -24,8 +24,8 @@ class Services:
     read-only transaction (``Call.reading``): the hot path of Get and List pays for one
     BEGIN/COMMIT, not two. A changing method is authenticated in a transaction of its
     own, closed before the handler takes the writer's lock in another - except a method
-    in ``CHECKS_FIRST``, whose handler authenticates the caller in the read-only
-    transaction of its own checks (``Call.checking``) before anything else."""
+    in ``CHECKS_FIRST``, whose handler authenticates the caller first thing in its
+    own write transaction (``Call.changing``)."""
 
     def __init__(self, env: Env) -> None:
         self.env = env

@@ -1,13 +1,12 @@
 """SnapshotService: Get, List, Create, Update, Delete, ListOperations.
 
-Create checks the request in a read transaction, takes the engine checkpoint (the point
-in time, made durable with a few fsyncs), then checks everything again and records
-the snapshot (CREATING) and its operation in one write transaction. If that fails, the
-checkpoint is dropped again; if the process dies before it commits, start-up drops the
-checkpoint that no snapshot owns (``bootstrap.reconcile``). The checkpoint is taken
-outside the write transaction so that the database's single writer is not held while
-it syncs: Creates of different disks sync side by side. A worker builds the snapshot
-and completes the operation.
+Create checks the request, takes the engine checkpoint (the point in time: frozen in
+memory and made durable by one record in the engine's checkpoint log, whose sync
+checkpoints taken at the same time share) and records the snapshot (CREATING) and its
+operation, all in one write transaction. If the transaction fails, the checkpoint is
+dropped again; if the process dies before it commits, start-up drops the checkpoint
+that no snapshot owns (``bootstrap.reconcile``). A worker builds the snapshot and
+completes the operation.
 """
 
 from __future__ import annotations
@@ -84,40 +83,34 @@ def create(request: Message, call: Call) -> Message:
     assert isinstance(request, pb.CreateSnapshotRequest)
     hw = request.hardware_generation if request.HasField("hardware_generation") else None
     env = call.env
-    with call.checking() as tx:
-        features = hw.WhichOneof("features") if hw is not None else None
-        check_create_snapshot(
-            folder_id=request.folder_id,
-            disk_id=request.disk_id,
-            name=request.name,
-            description=request.description,
-            labels=dict(request.labels),
-            hardware_generation=None
-            if hw is None
-            else ([snake_to_camel(features)] if features else []),
-        )
-        previous = replay(tx, call, f"{SERVICE}.Create", request, purge=False)
-        if previous is not None:
-            return operation_proto(previous)
-        disk = _disk_to_snapshot(tx, call, request)
-    snapshot_id, op_id = env.ids.new(PREFIX), env.ids.new(PREFIX)
+    snapshot_id: str | None = None
     try:
-        env.engine.create_checkpoint(disk.id, snapshot_id)  # the point in time
-    except EngineDiskBusy:
-        with env.meta.transaction(readonly=True) as tx:  # a retry that raced its original?
-            previous = replay(tx, call, f"{SERVICE}.Create", request, purge=False)
-        if previous is not None:
-            return operation_proto(previous)
-        raise d.FailedPrecondition(f"Another snapshot of disk {disk.id} is being created") from None
-    try:
-        with env.meta.transaction() as tx:
+        with call.changing() as tx:
+            features = hw.WhichOneof("features") if hw is not None else None
+            check_create_snapshot(
+                folder_id=request.folder_id,
+                disk_id=request.disk_id,
+                name=request.name,
+                description=request.description,
+                labels=dict(request.labels),
+                hardware_generation=None
+                if hw is None
+                else ([snake_to_camel(features)] if features else []),
+            )
             previous = replay(tx, call, f"{SERVICE}.Create", request)
             if previous is not None:
-                env.engine.abort_checkpoint(snapshot_id)
                 return operation_proto(previous)
             tx.folders.get(request.folder_id, for_update=True)  # serialises quota checks
-            disk = _disk_to_snapshot(tx, call, request, for_update=True)
+            disk = _disk_to_snapshot(tx, call, request)
             _check_quota(tx, call, request.folder_id)
+            new_id, op_id = env.ids.new(PREFIX), env.ids.new(PREFIX)
+            try:
+                env.engine.create_checkpoint(disk.id, new_id)  # the point in time
+            except EngineDiskBusy:
+                raise d.FailedPrecondition(
+                    f"Another snapshot of disk {disk.id} is being created"
+                ) from None
+            snapshot_id = new_id
             record = Snapshot(
                 id=snapshot_id,
                 folder_id=request.folder_id,
@@ -146,19 +139,18 @@ def create(request: Message, call: Call) -> Message:
             )
             store_operation(tx, call, f"{SERVICE}.Create", request, op)
     except BaseException:
-        with contextlib.suppress(EngineCheckpointNotFound):
-            env.engine.abort_checkpoint(snapshot_id)
+        if snapshot_id is not None:  # taken, but the snapshot was not committed
+            with contextlib.suppress(EngineCheckpointNotFound):
+                env.engine.abort_checkpoint(snapshot_id)
         raise
     return operation_proto(op)
 
 
-def _disk_to_snapshot(
-    tx: Transaction, call: Call, request: pb.CreateSnapshotRequest, *, for_update: bool = False
-) -> Disk:
+def _disk_to_snapshot(tx: Transaction, call: Call, request: pb.CreateSnapshotRequest) -> Disk:
     """The disk ``request`` names, if the caller may snapshot it into the folder and it
     is READY with no snapshot in flight."""
     call.require(tx, request.folder_id, Access.WRITE)
-    disk = tx.disks.get(request.disk_id, for_update=for_update)
+    disk = tx.disks.get(request.disk_id, for_update=True)
     if disk.folder_id != request.folder_id:
         call.require(tx, disk.folder_id, Access.READ)
     if disk.status is not DiskStatus.READY:
@@ -287,7 +279,7 @@ def list_operations(request: Message, call: Call) -> Message:
 
 # Served in one read-only transaction with the caller's authentication (``Services``).
 READ_ONLY = frozenset({f"{SERVICE}.Get", f"{SERVICE}.List", f"{SERVICE}.ListOperations"})
-CHECKS_FIRST = frozenset({f"{SERVICE}.Create"})  # authenticated in ``Call.checking``
+CHECKS_FIRST = frozenset({f"{SERVICE}.Create"})  # authenticated in ``Call.changing``
 
 HANDLERS = {
     f"{SERVICE}.Get": get,
