@@ -3,14 +3,17 @@ all; a job or completion that raises ends the operation INTERNAL and its resourc
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
+from collections.abc import Iterator
 
 import pytest
 from google.rpc import status_pb2
 
 from disksnap.domain import errors as d
 from disksnap.engine.errors import CheckpointNotFound
-from disksnap.meta import OperationResult, SnapshotStatus, Transaction
+from disksnap.meta import Operation, OperationResult, SnapshotStatus, Transaction
 from disksnap.service.bootstrap import Admin
 from disksnap.service.core import Env
 from disksnap.service.operations import SNAPSHOT_CREATE
@@ -119,3 +122,101 @@ def test_a_worker_may_claim_without_looking_first(env: Env, admin: Admin, client
     assert worker.run_once(look_first=False)
     assert not worker.run_once(look_first=False)  # the claim itself finds nothing
     assert not worker.run_once()
+
+
+def _count_writes(env: Env, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each transaction begun from now on (True: read-only)."""
+    begun: list[bool] = []
+    real = env.meta.transaction
+
+    @contextlib.contextmanager
+    def counting(*, readonly: bool = False) -> Iterator[Transaction]:
+        begun.append(readonly)
+        with real(readonly=readonly) as tx:
+            yield tx
+
+    monkeypatch.setattr(env.meta, "transaction", counting)
+    return begun
+
+
+def _two_started(env: Env, admin: Admin, client: Client) -> set[str]:
+    """Two Snapshot.Creates (of two disks) accepted and not yet worked on: their ids."""
+    add_disk(env, admin.folder_id, "disk1")
+    add_disk(env, admin.folder_id, "disk2")
+    return {create(client, admin.folder_id, d).id for d in ("disk1", "disk2")}
+
+
+def _states(env: Env, op_ids: set[str]) -> list[tuple[bool, str | None]]:
+    """(done, lease owner) of each operation, sorted: done ones last."""
+    with env.meta.transaction(readonly=True) as tx:
+        ops = [tx.operations.get(op_id) for op_id in op_ids]
+    return sorted((op.done, op.lease_owner) for op in ops)
+
+
+def test_a_busy_worker_claims_the_next_operation_as_it_completes_one(
+    env: Env, admin: Admin, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops = _two_started(env, admin, client)
+    worker = Worker(env, "w")
+    begun = _count_writes(env, monkeypatch)
+    assert worker.run_once(look_first=False, claim_next=True)
+    assert begun == [False, False]  # claim; finish one and claim the other
+    assert _states(env, ops) == [(False, "w"), (True, None)]
+    begun.clear()
+    assert worker.run_once(look_first=False, claim_next=True)  # runs the one it holds
+    assert begun == [False]  # finish (nothing left to claim)
+    assert _states(env, ops) == [(True, None), (True, None)]
+    assert not worker.run_once(claim_next=True)
+
+
+def test_a_worker_gives_back_the_operation_it_claimed_ahead(
+    env: Env, admin: Admin, client: Client
+) -> None:
+    ops = _two_started(env, admin, client)
+    worker = Worker(env, "w")
+    assert worker.run_once(claim_next=True)
+    assert _states(env, ops) == [(False, "w"), (True, None)]
+    worker.give_back()
+    assert _states(env, ops) == [(False, None), (True, None)]
+    assert Worker(env, "other").run_once()  # at once, not after the lease
+    assert _states(env, ops) == [(True, None), (True, None)]
+
+
+def test_a_stopped_worker_gives_back_what_it_claimed_ahead(
+    env: Env, admin: Admin, client: Client
+) -> None:
+    ops = _two_started(env, admin, client)
+    worker = Worker(env, "w", poll_seconds=0.01)
+
+    def build_then_stop(env: Env, lease: Lease) -> Outcome:
+        worker.request_stop()  # before the completion: nothing more is claimed
+        return build_snapshot(env, lease)
+
+    worker.jobs = {SNAPSHOT_CREATE: build_then_stop}
+    worker.start()
+    worker.stop()
+    assert _states(env, ops) == [(False, None), (True, None)]
+
+
+def test_a_worker_loop_gives_back_its_next_operation_when_it_stops(
+    env: Env, admin: Admin, client: Client
+) -> None:
+    ops = _two_started(env, admin, client)
+    held: list[Operation | None] = []
+    stopping = threading.Event()
+
+    class StopsAfterOne(Worker):
+        def _complete(self, op: Operation, outcome: Outcome, *, claim_next: bool = False) -> None:
+            super()._complete(op, outcome, claim_next=claim_next)
+            held.append(self._next)  # the other one, claimed with the completion
+            self.request_stop()
+            stopping.set()
+
+    worker = StopsAfterOne(env, "w", poll_seconds=0.01)
+    worker.start()
+    assert stopping.wait(30)
+    worker.stop()
+    assert len(held) == 1
+    assert held[0] is not None
+    assert held[0].id in ops
+    assert _states(env, ops) == [(False, None), (True, None)]

@@ -54,9 +54,11 @@ _NEXT = {
     k: _claimable(k).order_by(_T.c.created_at, _T.c.id).limit(1).with_for_update(skip_locked=True)
     for k in (False, True)
 }
-_TAKE = (
-    _T.update()
-    .where(_T.c.id == sa.bindparam("op_id"))
+# One statement: the oldest claimable operation, leased to ``:owner`` (PostgreSQL
+# skips rows another worker is taking; SQLite's writer lock is held already).
+_CLAIM = {
+    k: _T.update()
+    .where(_T.c.id == _NEXT[k].scalar_subquery())
     .values(
         lease_owner=sa.bindparam("owner"),
         lease_expires_at=sa.bindparam("expires"),
@@ -64,7 +66,8 @@ _TAKE = (
         modified_at=sa.bindparam("now"),
     )
     .returning(*_T.c)
-)
+    for k in (False, True)
+}
 
 
 def _owned(*columns: str) -> sa.Update:
@@ -193,12 +196,9 @@ class Operations(Repository):
         """Lease the oldest claimable operation (of ``kinds``, if given) to ``owner``;
         ``None`` when there is none."""
         now = self._clock.now()
-        params = _kinds(kinds) | {"now": now}
-        op_id = self._conn.execute(_NEXT[kinds is not None], params).scalar()
-        if op_id is None:
-            return None
-        taken = {"op_id": op_id, "owner": owner, "expires": now + lease, "now": now}
-        return _operation(self._conn.execute(_TAKE, taken).mappings().one())
+        params = _kinds(kinds) | {"now": now, "owner": owner, "expires": now + lease}
+        row = self._conn.execute(_CLAIM[kinds is not None], params).mappings().first()
+        return None if row is None else _operation(row)
 
     def any_claimable(self, *, kinds: Collection[str] | None = None) -> bool:
         """Whether ``claim`` would find an operation now: a read, so that a worker with

@@ -1,4 +1,7 @@
-"""The worker loop: claim an operation, run its job under a lease, complete it."""
+"""The worker loop: claim an operation, run its job under a lease, complete it.
+
+A busy worker claims its next operation in the transaction that completes the last one
+(one write transaction per operation, not two); it gives that claim back when it stops."""
 
 from __future__ import annotations
 
@@ -36,22 +39,28 @@ class Worker:
         self.jobs = jobs
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._kinds = list(jobs)
+        self._next: Operation | None = None  # claimed when the last one completed
 
-    def run_once(self, *, look_first: bool = True) -> bool:
+    def run_once(self, *, look_first: bool = True, claim_next: bool = False) -> bool:
         """Claim and run one operation; False when there was none to claim.
         ``look_first``: find out in a read-only transaction whether there is any before
-        taking the writer's turn to claim it (an idle worker's poll holds up no writer)."""
-        if look_first:
-            with self.env.meta.transaction(readonly=True) as tx:
-                if not tx.operations.any_claimable(kinds=list(self.jobs)):
-                    return False
-        with self.env.meta.transaction() as tx:
-            op = tx.operations.claim(self.owner, self.lease, kinds=list(self.jobs))
+        taking the writer's turn to claim it (an idle worker's poll holds up no writer).
+        ``claim_next``: claim the next one in the transaction that completes this one;
+        the next call runs it (``give_back`` returns it to the queue)."""
+        op, self._next = self._next, None
         if op is None:
-            return False
+            if look_first:
+                with self.env.meta.transaction(readonly=True) as tx:
+                    if not tx.operations.any_claimable(kinds=self._kinds):
+                        return False
+            with self.env.meta.transaction() as tx:
+                op = tx.operations.claim(self.owner, self.lease, kinds=self._kinds)
+            if op is None:
+                return False
         lease = Lease(self.env, op, self.owner, self.lease)
         try:
-            self._complete(op, self.jobs[op.kind](self.env, lease))
+            self._complete(op, self.jobs[op.kind](self.env, lease), claim_next=claim_next)
         except LeaseLost:
             log.warning("operation %s: lease lost before completion", op.id)
         except Exception:
@@ -68,8 +77,9 @@ class Worker:
                 log.warning("operation %s: lease lost before completion", op.id)
         return True
 
-    def _complete(self, op: Operation, outcome: Outcome) -> None:
-        """Finish ``op`` with the outcome, or hand it back (None), in one transaction."""
+    def _complete(self, op: Operation, outcome: Outcome, *, claim_next: bool = False) -> None:
+        """Finish ``op`` with the outcome, or hand it back (None), in one transaction;
+        with ``claim_next``, a finished one's transaction also claims the next."""
         with self.env.meta.transaction() as tx:
             if outcome is None:
                 tx.operations.release(op.id, self.owner)
@@ -77,6 +87,19 @@ class Worker:
             if isinstance(outcome, Completion):
                 outcome = outcome.apply(tx)
             tx.operations.finish(op.id, self.owner, outcome)
+            if claim_next and not self._stop.is_set():
+                self._next = tx.operations.claim(self.owner, self.lease, kinds=self._kinds)
+
+    def give_back(self) -> None:
+        """Return the operation claimed ahead (if any) to the queue at once."""
+        op, self._next = self._next, None
+        if op is None:
+            return
+        try:
+            with self.env.meta.transaction() as tx:
+                tx.operations.release(op.id, self.owner)
+        except LeaseLost:
+            log.warning("operation %s: lease lost before it was given back", op.id)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name=f"worker-{self.owner}")
@@ -93,11 +116,17 @@ class Worker:
 
     def _loop(self) -> None:
         busy = False
-        while not self._stop.is_set():
+        try:
+            while not self._stop.is_set():
+                try:
+                    busy = self.run_once(look_first=not busy, claim_next=True)
+                except Exception:
+                    log.exception("worker %s: claiming failed", self.owner)
+                    busy = False
+                if not busy:
+                    self._stop.wait(self.poll_seconds)
+        finally:
             try:
-                busy = self.run_once(look_first=not busy)
-            except Exception:
-                log.exception("worker %s: claiming failed", self.owner)
-                busy = False
-            if not busy:
-                self._stop.wait(self.poll_seconds)
+                self.give_back()
+            except Exception:  # its lease runs out: another worker claims it then
+                log.exception("worker %s: giving back its next operation failed", self.owner)
