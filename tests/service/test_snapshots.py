@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -162,6 +164,27 @@ def test_a_create_refused_after_its_checkpoint_drops_the_checkpoint(
     second = meta_of(create(client, admin.folder_id, "disk2", name="other")).snapshot_id
     assert client.work() == 2
     assert get(client, second).status == snapshot_pb2.Snapshot.Status.READY
+
+
+def test_retries_racing_their_original_get_its_operation(
+    env: Env, admin: Admin, client: Client
+) -> None:
+    add_disk(env, admin.folder_id, "disk1")
+    request = pb.CreateSnapshotRequest(folder_id=admin.folder_id, disk_id="disk1")
+    start = threading.Barrier(4)
+
+    def send(_: int) -> str:
+        start.wait()
+        op = client(f"{S}.Create", request, key="raced")
+        assert isinstance(op, operation_pb2.Operation)
+        return op.id
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(send, range(4)))
+    assert len(set(answers)) == 1
+    assert [c.snapshot_id for c in env.engine.pending_checkpoints()] == [
+        meta_of(op_get(client, answers[0])).snapshot_id
+    ]
 
 
 def test_quota_is_resource_exhausted(env: Env, admin: Admin, client: Client) -> None:

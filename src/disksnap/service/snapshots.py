@@ -97,10 +97,13 @@ def create(request: Message, call: Call) -> Message:
                 if hw is None
                 else ([snake_to_camel(features)] if features else []),
             )
+            call.require(tx, request.folder_id, Access.WRITE)
+            # Serialises the Creates of a folder (its quota; on PostgreSQL, a retry racing
+            # its original finds the original's key below once that commits).
+            tx.folders.get(request.folder_id, for_update=True)
             previous = replay(tx, call, f"{SERVICE}.Create", request)
             if previous is not None:
                 return operation_proto(previous)
-            tx.folders.get(request.folder_id, for_update=True)  # serialises quota checks
             disk = _disk_to_snapshot(tx, call, request)
             _check_quota(tx, call, request.folder_id)
             new_id, op_id = env.ids.new(PREFIX), env.ids.new(PREFIX)
@@ -147,9 +150,8 @@ def create(request: Message, call: Call) -> Message:
 
 
 def _disk_to_snapshot(tx: Transaction, call: Call, request: pb.CreateSnapshotRequest) -> Disk:
-    """The disk ``request`` names, if the caller may snapshot it into the folder and it
-    is READY with no snapshot in flight."""
-    call.require(tx, request.folder_id, Access.WRITE)
+    """The disk ``request`` names, if the caller (who may write the folder) may read it
+    and it is READY with no snapshot in flight."""
     disk = tx.disks.get(request.disk_id, for_update=True)
     if disk.folder_id != request.folder_id:
         call.require(tx, disk.folder_id, Access.READ)
