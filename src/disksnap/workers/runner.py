@@ -80,6 +80,7 @@ class Worker:
     def _complete(self, op: Operation, outcome: Outcome, *, claim_next: bool = False) -> None:
         """Finish ``op`` with the outcome, or hand it back (None), in one transaction;
         with ``claim_next``, a finished one's transaction also claims the next."""
+        claimed = None
         with self.env.meta.transaction() as tx:
             if outcome is None:
                 tx.operations.release(op.id, self.owner)
@@ -88,7 +89,8 @@ class Worker:
                 outcome = outcome.apply(tx)
             tx.operations.finish(op.id, self.owner, outcome)
             if claim_next and not self._stop.is_set():
-                self._next = tx.operations.claim(self.owner, self.lease, kinds=self._kinds)
+                claimed = tx.operations.claim(self.owner, self.lease, kinds=self._kinds)
+        self._next = claimed  # only once committed
 
     def give_back(self) -> None:
         """Return the operation claimed ahead (if any) to the queue at once."""
