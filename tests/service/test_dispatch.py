@@ -1,30 +1,29 @@
 """The dispatcher's transactions: a read-only method is authenticated and served in one
 read-only transaction, a changing one authenticates in its own before writing in
-another; either way the token is checked first, against the database, on every call."""
+another (Snapshot.Create: all in one write transaction); either way the token is
+checked first, against the database, on every call."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from google.protobuf.message import Message
 from yandex.cloud.compute.v1 import disk_service_pb2 as dpb
 from yandex.cloud.compute.v1 import snapshot_service_pb2 as spb
 from yandex.cloud.iam.v1 import iam_token_service_pb2
 from yandex.cloud.operation import operation_service_pb2 as opb
 
-from disksnap.domain.clock import Clock, FakeClock
+from disksnap.domain.clock import FakeClock
 from disksnap.domain.errors import Code
-from disksnap.meta import Meta, Transaction, hash_token
+from disksnap.meta import hash_token
 from disksnap.service.bootstrap import Admin, bootstrap
 from disksnap.service.context import CallContext
 from disksnap.service.core import Env
 from disksnap.service.iam import CREATE as IAM_CREATE
 from disksnap.service.services import Services
-from tests.service.conftest import Client, close_env, make_env
+from tests.service.conftest import Client, close_env, count_transactions, make_env
 from tests.service.test_disks import create, disk_id_of, fails
 
 D = "yandex.cloud.compute.v1.DiskService"
@@ -32,43 +31,26 @@ S = "yandex.cloud.compute.v1.SnapshotService"
 OPS = "yandex.cloud.operation.OperationService"
 
 
-class CountingMeta(Meta):
-    """The real metadata store, noting each transaction it begins (``True``: read-only)."""
-
-    def __init__(
-        self, engine: sa.Engine, clock: Clock, applied: tuple[str, ...], **kwargs: float
-    ) -> None:
-        super().__init__(engine, clock, applied, **kwargs)
-        self.begun: list[bool] = []
-
-    @contextlib.contextmanager
-    def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
-        self.begun.append(readonly)
-        with super().transaction(readonly=readonly) as tx:
-            yield tx
-
-
 @pytest.fixture
-def counted(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[Env, CountingMeta]]:
+def counted(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Env, list[bool]]]:
+    """An Env on SQLite, and each transaction it begins (True: read-only)."""
     env = make_env(tmp_path, clock)
-    env.meta.close()
-    meta = CountingMeta.open(f"sqlite:///{tmp_path / 'meta.db'}", clock)
-    assert isinstance(meta, CountingMeta)
-    env.meta = meta
-    yield env, meta
+    yield env, count_transactions(env.meta, monkeypatch)
     close_env(env)
 
 
 @pytest.fixture
-def setup(counted: tuple[Env, CountingMeta]) -> tuple[Env, CountingMeta, Admin, str, str]:
+def setup(counted: tuple[Env, list[bool]]) -> tuple[Env, list[bool], Admin, str, str]:
     """An admin, one disk made by the worker, and its create operation."""
-    env, meta = counted
+    env, begun = counted
     admin = bootstrap(env)
     assert admin is not None
     client = Client(env, admin.token)
     op = create(client, admin.folder_id)
     assert client.work() == 1
-    return env, meta, admin, disk_id_of(op), op.id
+    return env, begun, admin, disk_id_of(op), op.id
 
 
 def reads(disk_id: str, op_id: str, folder_id: str) -> list[tuple[str, Message]]:
@@ -82,39 +64,39 @@ def reads(disk_id: str, op_id: str, folder_id: str) -> list[tuple[str, Message]]
 
 
 def test_a_read_is_authenticated_and_served_in_one_read_only_transaction(
-    setup: tuple[Env, CountingMeta, Admin, str, str],
+    setup: tuple[Env, list[bool], Admin, str, str],
 ) -> None:
-    env, meta, admin, disk_id, op_id = setup
+    env, begun, admin, disk_id, op_id = setup
     client = Client(env, admin.token)
     for method, request in reads(disk_id, op_id, admin.folder_id):
-        meta.begun.clear()
+        begun.clear()
         client(method, request)
-        assert meta.begun == [True], method
+        assert begun == [True], method
 
 
 def test_a_read_that_fails_after_authentication_still_used_one_transaction(
-    setup: tuple[Env, CountingMeta, Admin, str, str],
+    setup: tuple[Env, list[bool], Admin, str, str],
 ) -> None:
-    env, meta, admin, _, _ = setup
-    meta.begun.clear()
+    env, begun, admin, _, _ = setup
+    begun.clear()
     fails(
         Code.NOT_FOUND,
         f"{S}.Get",
         Client(env, admin.token),
         spb.GetSnapshotRequest(snapshot_id="fd8nosuchsnapshot000"),
     )
-    assert meta.begun == [True]
+    assert begun == [True]
 
 
 def test_a_change_authenticates_before_its_write_transaction(
-    setup: tuple[Env, CountingMeta, Admin, str, str],
+    setup: tuple[Env, list[bool], Admin, str, str],
 ) -> None:
-    env, meta, admin, disk_id, _ = setup
-    meta.begun.clear()
+    env, begun, admin, disk_id, _ = setup
+    begun.clear()
     update = dpb.UpdateDiskRequest(disk_id=disk_id, description="x")
     update.update_mask.paths.append("description")
     Client(env, admin.token)(f"{D}.Update", update)
-    assert meta.begun == [True, False]
+    assert begun == [True, False]
 
 
 @pytest.mark.parametrize(
@@ -125,7 +107,7 @@ def test_a_change_authenticates_before_its_write_transaction(
     ],
 )
 def test_a_read_without_a_valid_token_is_unauthenticated_before_anything_else(
-    setup: tuple[Env, CountingMeta, Admin, str, str], request_: dpb.GetDiskRequest
+    setup: tuple[Env, list[bool], Admin, str, str], request_: dpb.GetDiskRequest
 ) -> None:
     env, _, _, _, _ = setup
     for token in (None, "forged"):
@@ -135,7 +117,7 @@ def test_a_read_without_a_valid_token_is_unauthenticated_before_anything_else(
 
 
 def test_a_revoked_token_is_refused_by_the_next_read(
-    setup: tuple[Env, CountingMeta, Admin, str, str],
+    setup: tuple[Env, list[bool], Admin, str, str],
 ) -> None:
     env, _, admin, disk_id, _ = setup
     client = Client(env, admin.token)
@@ -146,7 +128,7 @@ def test_a_revoked_token_is_refused_by_the_next_read(
 
 
 def test_read_only_methods_are_reads_the_dispatcher_serves(
-    counted: tuple[Env, CountingMeta],
+    counted: tuple[Env, list[bool]],
 ) -> None:
     services = Services(counted[0])
     assert services.read_only <= set(services.handlers)
@@ -154,18 +136,18 @@ def test_read_only_methods_are_reads_the_dispatcher_serves(
 
 
 def test_snapshot_create_authenticates_checks_and_writes_in_one_transaction(
-    setup: tuple[Env, CountingMeta, Admin, str, str],
+    setup: tuple[Env, list[bool], Admin, str, str],
 ) -> None:
-    env, meta, admin, disk_id, _ = setup
-    meta.begun.clear()
+    env, begun, admin, disk_id, _ = setup
+    begun.clear()
     request = spb.CreateSnapshotRequest(folder_id=admin.folder_id, disk_id=disk_id)
     Client(env, admin.token)(f"{S}.Create", request)
-    assert meta.begun == [False]  # token, checks, checkpoint and records: one write
+    assert begun == [False]  # token, checks, checkpoint and records: one write
 
 
 @pytest.mark.parametrize("token", [None, "forged"])
 def test_snapshot_create_without_a_valid_token_is_unauthenticated_before_anything_else(
-    setup: tuple[Env, CountingMeta, Admin, str, str], token: str | None
+    setup: tuple[Env, list[bool], Admin, str, str], token: str | None
 ) -> None:
     env, _, admin, disk_id, _ = setup
     invalid = spb.CreateSnapshotRequest(folder_id=admin.folder_id, disk_id=disk_id, name="BAD")
@@ -178,7 +160,7 @@ def test_snapshot_create_without_a_valid_token_is_unauthenticated_before_anythin
 
 
 def test_snapshot_create_refuses_a_long_idempotency_key_once_authenticated(
-    setup: tuple[Env, CountingMeta, Admin, str, str],
+    setup: tuple[Env, list[bool], Admin, str, str],
 ) -> None:
     env, _, admin, disk_id, _ = setup
     request = spb.CreateSnapshotRequest(folder_id=admin.folder_id, disk_id=disk_id)
@@ -190,7 +172,7 @@ def test_snapshot_create_refuses_a_long_idempotency_key_once_authenticated(
 
 
 def test_a_checks_first_method_that_does_not_authenticate_is_an_error(
-    setup: tuple[Env, CountingMeta, Admin, str, str],
+    setup: tuple[Env, list[bool], Admin, str, str],
 ) -> None:
     env, _, admin, _, _ = setup
     services = Services(env)
@@ -202,14 +184,14 @@ def test_a_checks_first_method_that_does_not_authenticate_is_an_error(
 
 
 def test_checks_first_methods_are_changes_the_dispatcher_serves(
-    counted: tuple[Env, CountingMeta],
+    counted: tuple[Env, list[bool]],
 ) -> None:
     services = Services(counted[0])
     assert services.checks_first <= set(services.handlers) - services.read_only
 
 
 def test_an_anonymous_method_still_refuses_a_long_idempotency_key(
-    counted: tuple[Env, CountingMeta],
+    counted: tuple[Env, list[bool]],
 ) -> None:
     request = iam_token_service_pb2.CreateIamTokenRequest(jwt="not.a.jwt")
     error = fails(

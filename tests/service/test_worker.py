@@ -3,10 +3,8 @@ all; a job or completion that raises ends the operation INTERNAL and its resourc
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import threading
-from collections.abc import Iterator
 
 import pytest
 from google.rpc import status_pb2
@@ -21,7 +19,7 @@ from disksnap.workers.jobs import build_snapshot
 from disksnap.workers.lease import Lease
 from disksnap.workers.outcome import Completion, Outcome
 from disksnap.workers.runner import Worker
-from tests.service.conftest import Client, add_disk
+from tests.service.conftest import Client, add_disk, count_transactions
 from tests.service.test_snapshots import create, meta_of
 
 LEASE = dt.timedelta(seconds=30)
@@ -124,21 +122,6 @@ def test_a_worker_may_claim_without_looking_first(env: Env, admin: Admin, client
     assert not worker.run_once()
 
 
-def _count_writes(env: Env, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Each transaction begun from now on (True: read-only)."""
-    begun: list[bool] = []
-    real = env.meta.transaction
-
-    @contextlib.contextmanager
-    def counting(*, readonly: bool = False) -> Iterator[Transaction]:
-        begun.append(readonly)
-        with real(readonly=readonly) as tx:
-            yield tx
-
-    monkeypatch.setattr(env.meta, "transaction", counting)
-    return begun
-
-
 def _two_started(env: Env, admin: Admin, client: Client) -> set[str]:
     """Two Snapshot.Creates (of two disks) accepted and not yet worked on: their ids."""
     add_disk(env, admin.folder_id, "disk1")
@@ -158,7 +141,7 @@ def test_a_busy_worker_claims_the_next_operation_as_it_completes_one(
 ) -> None:
     ops = _two_started(env, admin, client)
     worker = Worker(env, "w")
-    begun = _count_writes(env, monkeypatch)
+    begun = count_transactions(env.meta, monkeypatch)
     assert worker.run_once(look_first=False, claim_next=True)
     assert begun == [False, False]  # claim; finish one and claim the other
     assert _states(env, ops) == [(False, "w"), (True, None)]

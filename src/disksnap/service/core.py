@@ -109,13 +109,9 @@ class Call:
         authenticated here rather than in a transaction of its own: one BEGIN/COMMIT
         fewer on its hot path."""
         assert self._reading is None, "a changing transaction inside a reading one"
-        with self.env.meta.transaction() as tx:
-            self._reading = tx
-            try:
-                self.authenticate()
-                yield tx
-            finally:
-                self._reading = None
+        with self.env.meta.transaction() as tx, self._serving(tx):
+            self.authenticate()
+            yield tx
 
     @property
     def subject(self) -> str:
@@ -143,12 +139,17 @@ class Call:
         if self._reading is not None:
             yield self._reading
             return
-        with self.env.meta.transaction(readonly=True) as tx:
-            self._reading = tx
-            try:
-                yield tx
-            finally:
-                self._reading = None
+        with self.env.meta.transaction(readonly=True) as tx, self._serving(tx):
+            yield tx
+
+    @contextlib.contextmanager
+    def _serving(self, tx: Transaction) -> Iterator[None]:
+        """The call's reads use ``tx`` while this lasts."""
+        self._reading = tx
+        try:
+            yield
+        finally:
+            self._reading = None
 
     def require(self, tx: Transaction, folder_id: str, access: Access) -> None:
         """PermissionDenied unless the caller has a role on the folder granting access."""
