@@ -230,10 +230,12 @@ def test_writers_go_on_while_the_checkpoint_is_made_durable(
     disk.write(0, before)
     frozen = CheckpointLog.frozen
 
-    def frozen_with_a_writer(self: CheckpointLog, info: CheckpointInfo, changed: ChangeMap) -> None:
+    def frozen_with_a_writer(
+        self: CheckpointLog, info: CheckpointInfo, changed: ChangeMap, *, sync: bool = True
+    ) -> None:
         held = "a write was held while the checkpoint was being made durable"
         _write_meanwhile(disk, 5 * MiB, b"w" * 8192, held=held)
-        frozen(self, info, changed)
+        frozen(self, info, changed, sync=sync)
 
     monkeypatch.setattr(CheckpointLog, "frozen", frozen_with_a_writer)
     engine.create_checkpoint("d", "s1")
@@ -287,7 +289,9 @@ def test_a_checkpoint_that_cannot_be_made_durable_leaves_the_disk_as_it_was(
     disk = engine.create_disk("d", 8 * MiB)
     disk.write(0, rng.randbytes(8 * MiB))
 
-    def failing_record(self: CheckpointLog, info: CheckpointInfo, changed: ChangeMap) -> None:
+    def failing_record(
+        self: CheckpointLog, info: CheckpointInfo, changed: ChangeMap, *, sync: bool = True
+    ) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(CheckpointLog, "frozen", failing_record)
@@ -313,11 +317,13 @@ def _held_record(
     sealing, release = threading.Event(), threading.Event()
     frozen = CheckpointLog.frozen
 
-    def held_record(log: CheckpointLog, info: CheckpointInfo, changed: ChangeMap) -> None:
+    def held_record(
+        log: CheckpointLog, info: CheckpointInfo, changed: ChangeMap, *, sync: bool = True
+    ) -> None:
         if info.snapshot_id == snapshot_id:
             sealing.set()
             assert release.wait(10), "the held record was never released"
-        frozen(log, info, changed)
+        frozen(log, info, changed, sync=sync)
 
     monkeypatch.setattr(CheckpointLog, "frozen", held_record)
     creating = threading.Thread(target=lambda: engine.create_checkpoint(disk_id, snapshot_id))

@@ -4,6 +4,7 @@ start-up freezes an unsealed one again from its record."""
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 from collections.abc import Callable
@@ -225,9 +226,11 @@ def test_a_checkpoint_sealed_before_its_record_is_written_counts_as_sealed(
     disk, _ = _written_disk(engine, rng)
     frozen = CheckpointLog.frozen
 
-    def write_first(log: CheckpointLog, info: CheckpointInfo, changed: ChangeMap) -> None:
+    def write_first(
+        log: CheckpointLog, info: CheckpointInfo, changed: ChangeMap, *, sync: bool = True
+    ) -> None:
         disk.write(0, b"z" * 4 * KiB)  # seals, and records that, before the freeze's record
-        frozen(log, info, changed)
+        frozen(log, info, changed, sync=sync)
 
     monkeypatch.setattr(CheckpointLog, "frozen", write_first)
     engine.create_checkpoint("d", "s1")
@@ -313,3 +316,31 @@ def test_the_log_is_rewritten_with_its_open_records_as_it_grows(
     assert path.stat().st_size < 8 * KiB
     log.close()
     assert list(CheckpointLog(path).open) == ["keep"]
+
+
+def test_checkpoints_taken_without_a_sync_share_one(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``durable=False`` writes the record and leaves its sync to ``sync_checkpoints``,
+    which one sync covers for all of them (group commit's checkpoints)."""
+    for disk_id in ("d1", "d2", "d3"):
+        engine.create_disk(disk_id, 4 * MiB)
+    syncs: list[int] = []
+    real = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        syncs.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    for n, disk_id in enumerate(("d1", "d2", "d3")):
+        engine.create_checkpoint(disk_id, f"s{n}", durable=False)
+    assert syncs == []
+    engine.sync_checkpoints()
+    assert len(syncs) == 1
+    engine.sync_checkpoints()  # nothing new to sync
+    assert len(syncs) == 1
+    engine.abandon()  # as a crash would leave it: the records are what start-up has
+    again = CheckpointLog(engine.root / "checkpoints.log")
+    assert sorted(again.open) == ["s0", "s1", "s2"]
+    again.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,9 +18,16 @@ from disksnap.domain import errors as d
 from disksnap.domain.clock import FakeClock
 from disksnap.meta import Subject, SubjectKind
 from disksnap.service.auth import PermissionDenied, Unauthenticated
-from disksnap.service.bootstrap import Admin
+from disksnap.service.bootstrap import Admin, bootstrap
 from disksnap.service.core import Env
-from tests.service.conftest import Client, MiB, add_disk, close_env, make_env
+from tests.service.conftest import (
+    Client,
+    MiB,
+    add_disk,
+    close_env,
+    count_transactions,
+    make_env,
+)
 
 S = "yandex.cloud.compute.v1.SnapshotService"
 OPS = "yandex.cloud.operation.OperationService"
@@ -185,6 +193,56 @@ def test_retries_racing_their_original_get_its_operation(
     assert [c.snapshot_id for c in env.engine.pending_checkpoints()] == [
         meta_of(op_get(client, answers[0])).snapshot_id
     ]
+
+
+def test_creates_queued_behind_the_writer_commit_together(
+    tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit (SQLite): Creates that queue while the writer is busy commit in one
+    transaction; one refused after its checkpoint (its name is taken by another Create
+    of the group) drops that checkpoint, the others are unaffected."""
+    env = make_env(tmp_path, clock)
+    try:
+        admin = bootstrap(env)
+        assert admin is not None
+        client = Client(env, admin.token)
+        for disk_id in ("disk1", "disk2", "disk3"):
+            add_disk(env, admin.folder_id, disk_id)
+        answers: dict[str, operation_pb2.Operation | BaseException] = {}
+
+        def send(disk_id: str, name: str) -> None:
+            try:
+                answers[disk_id] = create(client, admin.folder_id, disk_id, name=name)
+            except BaseException as exc:  # noqa: BLE001 - looked at below
+                answers[disk_id] = exc
+
+        requests = [("disk1", "same"), ("disk2", "same"), ("disk3", "other")]
+        threads = [threading.Thread(target=send, args=r) for r in requests]
+        with env.meta.transaction():  # the writer is busy: the Creates queue
+            begun = count_transactions(env.meta, monkeypatch)
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 10
+            while env.meta.queued_changes < len(threads):
+                assert time.monotonic() < deadline, "the Creates did not queue"
+                time.sleep(0.005)
+        for t in threads:
+            t.join(10)
+        assert begun == [False]  # authentication, checks and inserts of all three
+        refused = [k for k, v in answers.items() if isinstance(v, d.AlreadyExists)]
+        assert len(refused) == 1
+        assert refused[0] in ("disk1", "disk2")
+        made = sorted(
+            meta_of(v).snapshot_id
+            for v in answers.values()
+            if isinstance(v, operation_pb2.Operation)
+        )
+        assert len(made) == 2
+        assert sorted(c.snapshot_id for c in env.engine.pending_checkpoints()) == made
+        assert client.work() == 2
+        assert {get(client, s).status for s in made} == {snapshot_pb2.Snapshot.Status.READY}
+    finally:
+        close_env(env)
 
 
 def test_quota_is_resource_exhausted(env: Env, admin: Admin, client: Client) -> None:

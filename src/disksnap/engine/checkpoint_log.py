@@ -92,10 +92,11 @@ class CheckpointLog:
 
     # --- records --------------------------------------------------------------------
 
-    def frozen(self, info: CheckpointInfo, changed: ChangeMap) -> None:
+    def frozen(self, info: CheckpointInfo, changed: ChangeMap, *, sync: bool = True) -> None:
         """Durably record a checkpoint taken: start-up freezes it again unless it is
-        closed or has its directory by then."""
-        self._append(_frozen_record(info, changed))
+        closed or has its directory by then. ``sync=False``: written, durable only once
+        ``sync`` (or any later synced record) returns."""
+        self._append(_frozen_record(info, changed), sync=sync)
 
     def sealed(self, snapshot_id: str) -> None:
         """Durably record that the checkpoint's directory is in place."""
@@ -110,7 +111,13 @@ class CheckpointLog:
         again, even if its directory survives a crash."""
         self._append({"op": ABORTED, "id": snapshot_id})
 
-    def _append(self, record: dict[str, Any]) -> None:
+    def sync(self) -> None:
+        """Make every record written so far durable."""
+        with self._lock:
+            written = self._written
+        self._sync(written)
+
+    def _append(self, record: dict[str, Any], *, sync: bool = True) -> None:
         line = _encode(record)
         with self._lock:
             write_all(self._fd, [line])
@@ -119,7 +126,8 @@ class CheckpointLog:
             mine = self._written
             self._grown += len(line)
             compact = self._grown >= COMPACT_BYTES
-        self._sync(mine)
+        if sync:
+            self._sync(mine)
         if compact:
             self.compact()
 

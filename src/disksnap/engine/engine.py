@@ -353,13 +353,20 @@ class Engine:
 
     # --- checkpoints and snapshot builds --------------------------------------------
 
-    def create_checkpoint(self, disk_id: str, snapshot_id: str) -> CheckpointInfo:
+    def create_checkpoint(
+        self, disk_id: str, snapshot_id: str, *, durable: bool = True
+    ) -> CheckpointInfo:
         """Freeze the disk's content now, durably by the time it returns: writers are
         held only while the change map is swapped and copy-before-write switched on,
         then one record in the checkpoint log (its sync shared with other checkpoints
         being taken) makes it durable. The checkpoint's directory is written later, if
         ever (``Checkpoint.seal``). The engine's mutex is held only to reserve the disk
-        and the snapshot id."""
+        and the snapshot id.
+
+        ``durable=False``: the record is written but not synced; the checkpoint is
+        durable once ``sync_checkpoints`` returns (checkpoints taken one after another
+        then share one sync). A crash before that leaves either no checkpoint or one
+        that start-up restores, as a crash during the sync would."""
         if not is_safe_id(snapshot_id):
             raise InvalidGeometry(f"invalid snapshot id {snapshot_id!r}")
         with self._job(None, f"checkpoint of disk {disk_id}"):
@@ -367,7 +374,7 @@ class Engine:
             try:
                 cp, frozen = self._freeze(disk, info)
                 try:
-                    self._log.frozen(cp.info, frozen)
+                    self._log.frozen(cp.info, frozen, sync=durable)
                     if cp.sealed:  # by a writer, whose record may precede this one
                         self._log.sealed(snapshot_id)
                 except BaseException:
@@ -377,6 +384,10 @@ class Engine:
                 with self._mutex:
                     del self._reserved[disk_id]
             return cp.info
+
+    def sync_checkpoints(self) -> None:
+        """Make every checkpoint taken so far durable (see ``create_checkpoint``)."""
+        self._log.sync()
 
     def _reserve_checkpoint(self, disk_id: str, snapshot_id: str) -> tuple[Disk, CheckpointInfo]:
         """Under the mutex: the disk, with no other checkpoint in flight or being made,

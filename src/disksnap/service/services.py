@@ -25,7 +25,7 @@ class Services:
     BEGIN/COMMIT, not two. A changing method is authenticated in a transaction of its
     own, closed before the handler takes the writer's lock in another - except a method
     in ``CHECKS_FIRST``, whose handler authenticates the caller first thing in its
-    own write transaction (``Call.changing``)."""
+    own write transaction (``Call.grouped``)."""
 
     def __init__(self, env: Env) -> None:
         self.env = env

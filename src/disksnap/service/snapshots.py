@@ -1,10 +1,12 @@
 """SnapshotService: Get, List, Create, Update, Delete, ListOperations.
 
 Create checks the request, takes the engine checkpoint (the point in time: frozen in
-memory and made durable by one record in the engine's checkpoint log, whose sync
-checkpoints taken at the same time share) and records the snapshot (CREATING) and its
-operation, all in one write transaction. If the transaction fails, the checkpoint is
-dropped again; if the process dies before it commits, start-up drops the checkpoint
+memory and made durable by one record in the engine's checkpoint log) and records the
+snapshot (CREATING) and its operation, all in one write transaction. Under load that
+transaction is shared with other Creates (group commit, ``Call.grouped``): each Create
+in a savepoint of its own, their checkpoints' records synced once, just before the
+commit. If a Create fails or its transaction does not commit, its checkpoint is
+dropped again; if the process dies before the commit, start-up drops the checkpoint
 that no snapshot owns (``bootstrap.reconcile``). A worker builds the snapshot and
 completes the operation.
 """
@@ -33,6 +35,7 @@ from disksnap.engine.errors import SnapshotNotFound as EngineSnapshotNotFound
 from disksnap.meta import (
     Disk,
     DiskStatus,
+    Operation,
     Snapshot,
     SnapshotStatus,
     SnapshotUpdate,
@@ -81,72 +84,83 @@ def list_(request: Message, call: Call) -> Message:
 
 def create(request: Message, call: Call) -> Message:
     assert isinstance(request, pb.CreateSnapshotRequest)
-    hw = request.hardware_generation if request.HasField("hardware_generation") else None
     env = call.env
-    snapshot_id: str | None = None
+    taken: list[str] = []  # the checkpoint this call took, until its snapshot commits
     try:
-        with call.changing() as tx:
-            features = hw.WhichOneof("features") if hw is not None else None
-            check_create_snapshot(
-                folder_id=request.folder_id,
-                disk_id=request.disk_id,
-                name=request.name,
-                description=request.description,
-                labels=dict(request.labels),
-                hardware_generation=None
-                if hw is None
-                else ([snake_to_camel(features)] if features else []),
-            )
-            call.require(tx, request.folder_id, Access.WRITE)
-            # Serialises the Creates of a folder (its quota; on PostgreSQL, a retry racing
-            # its original finds the original's key below once that commits).
-            tx.folders.get(request.folder_id, for_update=True)
-            previous = replay(tx, call, f"{SERVICE}.Create", request)
-            if previous is not None:
-                return operation_proto(previous)
-            disk = _disk_to_snapshot(tx, call, request)
-            _check_quota(tx, call, request.folder_id)
-            new_id, op_id = env.ids.new(PREFIX), env.ids.new(PREFIX)
-            try:
-                env.engine.create_checkpoint(disk.id, new_id)  # the point in time
-            except EngineDiskBusy:
-                raise d.FailedPrecondition(
-                    f"Another snapshot of disk {disk.id} is being created"
-                ) from None
-            snapshot_id = new_id
-            record = Snapshot(
-                id=snapshot_id,
-                folder_id=request.folder_id,
-                name=request.name,
-                description=request.description,
-                labels=dict(request.labels),
-                storage_size=0,
-                disk_size=disk.size,
-                product_ids=disk.product_ids,
-                status=SnapshotStatus.CREATING,
-                source_disk_id=disk.id,
-                created_at=call.now(),
-                hardware_generation=to_json(hw) if hw is not None else disk.hardware_generation,
-                kms_key=disk.kms_key,
-            )
-            tx.snapshots.insert(record)
-            op = new_operation(
-                call,
-                op_id=op_id,
-                description="Create snapshot",
-                metadata=pb.CreateSnapshotMetadata(snapshot_id=snapshot_id, disk_id=disk.id),
-                kind=SNAPSHOT_CREATE,
-                resource_id=snapshot_id,
-                folder_id=request.folder_id,
-                params={"snapshot_id": snapshot_id, "disk_id": disk.id},
-            )
-            store_operation(tx, call, f"{SERVICE}.Create", request, op)
+        op = call.grouped(
+            lambda tx: _create(tx, call, request, taken),
+            before_commit=env.engine.sync_checkpoints,  # the checkpoints, then their records
+        )
     except BaseException:
-        if snapshot_id is not None:  # taken, but the snapshot was not committed
+        for snapshot_id in taken:  # taken, but the snapshot was not committed
             with contextlib.suppress(EngineCheckpointNotFound):
                 env.engine.abort_checkpoint(snapshot_id)
         raise
     return operation_proto(op)
+
+
+def _create(
+    tx: Transaction, call: Call, request: pb.CreateSnapshotRequest, taken: list[str]
+) -> Operation:
+    """Check the request, take the checkpoint and record the snapshot and its operation
+    (or find the operation an earlier request with the same key started)."""
+    hw = request.hardware_generation if request.HasField("hardware_generation") else None
+    env = call.env
+    features = hw.WhichOneof("features") if hw is not None else None
+    check_create_snapshot(
+        folder_id=request.folder_id,
+        disk_id=request.disk_id,
+        name=request.name,
+        description=request.description,
+        labels=dict(request.labels),
+        hardware_generation=None
+        if hw is None
+        else ([snake_to_camel(features)] if features else []),
+    )
+    call.require(tx, request.folder_id, Access.WRITE)
+    # Serialises the Creates of a folder (its quota; on PostgreSQL, a retry racing its
+    # original finds the original's key below once that commits).
+    tx.folders.get(request.folder_id, for_update=True)
+    previous = replay(tx, call, f"{SERVICE}.Create", request)
+    if previous is not None:
+        return previous
+    disk = _disk_to_snapshot(tx, call, request)
+    _check_quota(tx, call, request.folder_id)
+    snapshot_id, op_id = env.ids.new(PREFIX), env.ids.new(PREFIX)
+    try:
+        # The point in time; durable before the commit (``create``'s before_commit).
+        env.engine.create_checkpoint(disk.id, snapshot_id, durable=False)
+    except EngineDiskBusy:
+        raise d.FailedPrecondition(f"Another snapshot of disk {disk.id} is being created") from None
+    taken.append(snapshot_id)
+    record = Snapshot(
+        id=snapshot_id,
+        folder_id=request.folder_id,
+        name=request.name,
+        description=request.description,
+        labels=dict(request.labels),
+        storage_size=0,
+        disk_size=disk.size,
+        product_ids=disk.product_ids,
+        status=SnapshotStatus.CREATING,
+        source_disk_id=disk.id,
+        created_at=call.now(),
+        hardware_generation=to_json(hw) if hw is not None else disk.hardware_generation,
+        kms_key=disk.kms_key,
+    )
+    tx.snapshots.insert(record)
+    op = new_operation(
+        call,
+        op_id=op_id,
+        description="Create snapshot",
+        metadata=pb.CreateSnapshotMetadata(snapshot_id=snapshot_id, disk_id=disk.id),
+        kind=SNAPSHOT_CREATE,
+        resource_id=snapshot_id,
+        folder_id=request.folder_id,
+        params={"snapshot_id": snapshot_id, "disk_id": disk.id},
+    )
+    store_operation(tx, call, f"{SERVICE}.Create", request, op)
+    return op
 
 
 def _disk_to_snapshot(tx: Transaction, call: Call, request: pb.CreateSnapshotRequest) -> Disk:
@@ -281,7 +295,7 @@ def list_operations(request: Message, call: Call) -> Message:
 
 # Served in one read-only transaction with the caller's authentication (``Services``).
 READ_ONLY = frozenset({f"{SERVICE}.Get", f"{SERVICE}.List", f"{SERVICE}.ListOperations"})
-CHECKS_FIRST = frozenset({f"{SERVICE}.Create"})  # authenticated in ``Call.changing``
+CHECKS_FIRST = frozenset({f"{SERVICE}.Create"})  # authenticated in ``Call.grouped``
 
 HANDLERS = {
     f"{SERVICE}.Get": get,

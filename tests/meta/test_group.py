@@ -1,0 +1,214 @@
+"""``Meta.grouped``: a change committed before it returns, on both databases; on SQLite,
+the changes queued behind the writer committed together (group commit), each undone
+alone if it raises."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from disksnap.domain.clock import FakeClock
+from disksnap.meta import Folder, Meta, Transaction
+from disksnap.meta.errors import MetaUnavailable
+from tests.meta.factories import T0
+
+
+def _insert(folder_id: str) -> Callable[[Transaction], str]:
+    def work(tx: Transaction) -> str:
+        tx.folders.insert(Folder(folder_id, "", T0))
+        return folder_id
+
+    return work
+
+
+def _folders(meta: Meta) -> list[str]:
+    with meta.transaction(readonly=True) as tx:
+        return sorted(f.id for f in tx.folders.list())
+
+
+def test_grouped_commits_before_returning_the_result(meta: Meta) -> None:
+    hooks: list[str] = []
+    assert meta.grouped(_insert("b1ga"), before_commit=lambda: hooks.append("x")) == "b1ga"
+    assert _folders(meta) == ["b1ga"]
+    assert hooks == ["x"]
+    assert meta.queued_changes == 0
+
+
+def test_grouped_work_that_raises_changes_nothing(meta: Meta) -> None:
+    hooks: list[str] = []
+
+    def work(tx: Transaction) -> None:
+        tx.folders.insert(Folder("b1ga", "", T0))
+        raise ValueError("refused after writing")
+
+    with pytest.raises(ValueError, match="refused after writing"):
+        meta.grouped(work, before_commit=lambda: hooks.append("x"))
+    assert _folders(meta) == []
+    assert hooks == []
+
+
+# --- SQLite: the group commit itself ----------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_meta(tmp_path: Path) -> Iterator[Meta]:
+    meta = Meta.open(f"sqlite:///{tmp_path / 'meta.db'}", FakeClock(), busy_timeout=10)
+    yield meta
+    meta.close()
+
+
+class Callers:
+    """Threads that each call ``meta.grouped`` while the test holds the writer's turn,
+    so that their pieces queue and one leader commits them together."""
+
+    def __init__(self, meta: Meta) -> None:
+        self.meta = meta
+        self.threads: list[threading.Thread] = []
+        self.results: dict[int, object] = {}
+        self.errors: dict[int, BaseException] = {}
+        self.begun: list[bool] = []
+
+    def call(
+        self, n: int, work: Callable[[Transaction], object], hook: Callable[[], None] | None
+    ) -> None:
+        def run() -> None:
+            try:
+                self.results[n] = self.meta.grouped(work, before_commit=hook)
+            except BaseException as exc:  # noqa: BLE001 - the test looks at it
+                self.errors[n] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        self.threads.append(thread)
+
+    @contextlib.contextmanager
+    def holding_the_writer(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        """Hold a write transaction while the callers start; count the transactions
+        begun from then on; once every caller queued, let go and join them."""
+        real = self.meta.transaction
+
+        @contextlib.contextmanager
+        def counting(*, readonly: bool = False) -> Iterator[Transaction]:
+            self.begun.append(readonly)
+            with real(readonly=readonly) as tx:
+                yield tx
+
+        with self.meta.transaction():
+            monkeypatch.setattr(self.meta, "transaction", counting)
+            yield
+            deadline = time.monotonic() + 10
+            while self.meta.queued_changes < len(self.threads):
+                assert time.monotonic() < deadline, "the callers did not queue"
+                time.sleep(0.005)
+        for thread in self.threads:
+            thread.join(10)
+
+
+def test_changes_queued_behind_the_writer_commit_in_one_transaction(
+    sqlite_meta: Meta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hooks: list[str] = []
+
+    def sync() -> None:
+        hooks.append("sync")
+
+    callers = Callers(sqlite_meta)
+    with callers.holding_the_writer(monkeypatch):
+        for n in range(5):
+            callers.call(n, _insert(f"b1g{n}"), sync)
+    assert callers.errors == {}
+    assert callers.results == {n: f"b1g{n}" for n in range(5)}
+    assert callers.begun == [False]  # one write transaction for the five
+    assert hooks == ["sync"]  # the same hook, once per group
+    assert _folders(sqlite_meta) == [f"b1g{n}" for n in range(5)]
+
+
+def test_a_change_that_raises_is_undone_alone(
+    sqlite_meta: Meta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hooks: list[str] = []
+
+    def failing(tx: Transaction) -> None:
+        tx.folders.insert(Folder("b1gbad", "", T0))
+        raise ValueError("refused after writing")
+
+    callers = Callers(sqlite_meta)
+    with callers.holding_the_writer(monkeypatch):
+        callers.call(0, _insert("b1g0"), lambda: hooks.append("ok0"))
+        callers.call(1, failing, lambda: hooks.append("bad"))
+        callers.call(2, _insert("b1g2"), lambda: hooks.append("ok2"))
+    assert callers.results == {0: "b1g0", 2: "b1g2"}
+    assert isinstance(callers.errors[1], ValueError)
+    assert callers.begun == [False]
+    assert sorted(hooks) == ["ok0", "ok2"]  # a failed change's hook does not run
+    assert _folders(sqlite_meta) == ["b1g0", "b1g2"]
+
+
+def test_a_hook_that_raises_fails_the_whole_group(
+    sqlite_meta: Meta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def hook() -> None:
+        raise OSError("sync failed")
+
+    callers = Callers(sqlite_meta)
+    with callers.holding_the_writer(monkeypatch):
+        callers.call(0, _insert("b1g0"), hook)
+        callers.call(1, _insert("b1g1"), hook)
+    assert callers.results == {}
+    assert sorted(callers.errors) == [0, 1]
+    assert all(isinstance(e, OSError) for e in callers.errors.values())
+    assert _folders(sqlite_meta) == []
+
+
+def test_changes_run_in_their_callers_context(
+    sqlite_meta: Meta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whichever thread leads the group, a change sees its own caller's context
+    variables (the request id its log entries carry)."""
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+    seen: dict[int, str] = {}
+
+    def work(n: int) -> Callable[[Transaction], None]:
+        def run(_tx: Transaction) -> None:
+            seen[n] = request_id.get()
+
+        return run
+
+    def call(n: int) -> None:
+        request_id.set(f"req-{n}")
+        sqlite_meta.grouped(work(n))
+
+    callers = Callers(sqlite_meta)
+    with callers.holding_the_writer(monkeypatch):
+        for n in range(3):
+            thread = threading.Thread(target=call, args=(n,))
+            thread.start()
+            callers.threads.append(thread)
+    assert callers.begun == [False]
+    assert seen == {n: f"req-{n}" for n in range(3)}
+
+
+def test_a_change_that_gets_no_turn_is_withdrawn(tmp_path: Path) -> None:
+    meta = Meta.open(f"sqlite:///{tmp_path / 'meta.db'}", FakeClock(), busy_timeout=0.05)
+    ran: list[str] = []
+
+    def work(tx: Transaction) -> None:
+        ran.append("late")
+        tx.folders.insert(Folder("b1glate", "", T0))
+
+    try:
+        with meta.transaction():
+            with pytest.raises(MetaUnavailable):
+                meta.grouped(work)
+            assert meta.queued_changes == 0
+        assert meta.grouped(_insert("b1gnext")) == "b1gnext"
+        assert ran == []  # the refused change never ran, not even with the next group
+        assert _folders(meta) == ["b1gnext"]
+    finally:
+        meta.close()
