@@ -1,7 +1,8 @@
 """The worker loop: claim an operation, run its job under a lease, complete it.
 
 A busy worker claims its next operation in the transaction that completes the last one
-(one write transaction per operation, not two); it gives that claim back when it stops."""
+(one write transaction per operation, not two; on SQLite, shared with other changes
+queued for the writer); it gives that claim back when it stops."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 import threading
 from collections.abc import Mapping
 
-from disksnap.meta import Operation
+from disksnap.meta import Operation, Transaction
 from disksnap.meta.errors import LeaseLost
 from disksnap.service.core import Env
 from disksnap.service.operations import error_result
@@ -78,19 +79,21 @@ class Worker:
         return True
 
     def _complete(self, op: Operation, outcome: Outcome, *, claim_next: bool = False) -> None:
-        """Finish ``op`` with the outcome, or hand it back (None), in one transaction;
+        """Finish ``op`` with the outcome, or hand it back (None), in one transaction
+        (on SQLite shared with other changes queued for the writer: ``Meta.grouped``);
         with ``claim_next``, a finished one's transaction also claims the next."""
-        claimed = None
-        with self.env.meta.transaction() as tx:
+
+        def complete(tx: Transaction) -> Operation | None:
             if outcome is None:
                 tx.operations.release(op.id, self.owner)
-                return
-            if isinstance(outcome, Completion):
-                outcome = outcome.apply(tx)
-            tx.operations.finish(op.id, self.owner, outcome)
+                return None
+            result = outcome.apply(tx) if isinstance(outcome, Completion) else outcome
+            tx.operations.finish(op.id, self.owner, result)
             if claim_next and not self._stop.is_set():
-                claimed = tx.operations.claim(self.owner, self.lease, kinds=self._kinds)
-        self._next = claimed  # only once committed
+                return tx.operations.claim(self.owner, self.lease, kinds=self._kinds)
+            return None
+
+        self._next = self.env.meta.grouped(complete)  # only once committed
 
     def give_back(self) -> None:
         """Return the operation claimed ahead (if any) to the queue at once."""
