@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from disksnap.domain.clock import FakeClock
 from disksnap.meta import Folder, Meta, Transaction
 from disksnap.meta.errors import MetaUnavailable
+from tests.meta.counting import count_transactions, wait_queued
 from tests.meta.factories import T0
 
 
@@ -91,21 +91,10 @@ class Callers:
     def holding_the_writer(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         """Hold a write transaction while the callers start; count the transactions
         begun from then on; once every caller queued, let go and join them."""
-        real = self.meta.transaction
-
-        @contextlib.contextmanager
-        def counting(*, readonly: bool = False) -> Iterator[Transaction]:
-            self.begun.append(readonly)
-            with real(readonly=readonly) as tx:
-                yield tx
-
         with self.meta.transaction():
-            monkeypatch.setattr(self.meta, "transaction", counting)
+            self.begun = count_transactions(self.meta, monkeypatch)
             yield
-            deadline = time.monotonic() + 10
-            while self.meta.queued_changes < len(self.threads):
-                assert time.monotonic() < deadline, "the callers did not queue"
-                time.sleep(0.005)
+            wait_queued(self.meta, len(self.threads))
         for thread in self.threads:
             thread.join(10)
 

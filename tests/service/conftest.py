@@ -4,7 +4,6 @@ clock and seeded ids, and a client that calls the dispatcher as a transport woul
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from disksnap.domain.clock import FakeClock
 from disksnap.domain.ids import IdGenerator
 from disksnap.domain.paging import PageTokens
 from disksnap.engine.engine import Engine
-from disksnap.meta import Disk, DiskStatus, Meta, Transaction
+from disksnap.meta import Disk, DiskStatus, Meta
 from disksnap.service.bootstrap import Admin, bootstrap
 from disksnap.service.context import CallContext
 from disksnap.service.core import Env, Settings
@@ -33,21 +32,6 @@ def make_env(root: Path, clock: FakeClock, seed: int = 1, db_url: str | None = N
     engine = Engine(root / "engine", clock=clock)
     ids = IdGenerator(random.Random(seed))
     return Env(meta, engine, clock, ids, PageTokens(b"k" * 32), Settings())
-
-
-def count_transactions(meta: Meta, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Each transaction ``meta`` begins from now on, in order (True: read-only)."""
-    begun: list[bool] = []
-    real = meta.transaction
-
-    @contextlib.contextmanager
-    def counting(*, readonly: bool = False) -> Iterator[Transaction]:
-        begun.append(readonly)
-        with real(readonly=readonly) as tx:
-            yield tx
-
-    monkeypatch.setattr(meta, "transaction", counting)
-    return begun
 
 
 def close_env(env: Env) -> None:

@@ -23,7 +23,8 @@ from disksnap.service.context import CallContext
 from disksnap.service.core import Env
 from disksnap.service.iam import CREATE as IAM_CREATE
 from disksnap.service.services import Services
-from tests.service.conftest import Client, close_env, count_transactions, make_env
+from tests.meta.counting import count_transactions
+from tests.service.conftest import Client, close_env, make_env
 from tests.service.test_disks import create, disk_id_of, fails
 
 D = "yandex.cloud.compute.v1.DiskService"

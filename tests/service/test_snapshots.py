@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,12 +19,12 @@ from disksnap.meta import Subject, SubjectKind
 from disksnap.service.auth import PermissionDenied, Unauthenticated
 from disksnap.service.bootstrap import Admin, bootstrap
 from disksnap.service.core import Env
+from tests.meta.counting import count_transactions, wait_queued
 from tests.service.conftest import (
     Client,
     MiB,
     add_disk,
     close_env,
-    count_transactions,
     make_env,
 )
 
@@ -222,10 +221,7 @@ def test_creates_queued_behind_the_writer_commit_together(
             begun = count_transactions(env.meta, monkeypatch)
             for t in threads:
                 t.start()
-            deadline = time.monotonic() + 10
-            while env.meta.queued_changes < len(threads):
-                assert time.monotonic() < deadline, "the Creates did not queue"
-                time.sleep(0.005)
+            wait_queued(env.meta, len(threads))
         for t in threads:
             t.join(10)
         assert begun == [False]  # authentication, checks and inserts of all three

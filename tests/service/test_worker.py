@@ -19,7 +19,8 @@ from disksnap.workers.jobs import build_snapshot
 from disksnap.workers.lease import Lease
 from disksnap.workers.outcome import Completion, Outcome
 from disksnap.workers.runner import Worker
-from tests.service.conftest import Client, add_disk, count_transactions
+from tests.meta.counting import count_transactions
+from tests.service.conftest import Client, add_disk
 from tests.service.test_snapshots import create, meta_of
 
 LEASE = dt.timedelta(seconds=30)

@@ -92,10 +92,9 @@ class Meta:
         # far beyond the lock holder's work. They queue here instead and only meet
         # SQLite's lock for writers of other processes.
         self._writer = threading.Lock() if engine.dialect.name != POSTGRESQL else None
-        # Only SQLite's writers queue here; PostgreSQL runs them side by side and groups
-        # its own commits' log flushes.
-        # ``self.transaction`` looked up per group: one wrapped later (tests count
-        # transactions) is the one used.
+        # Group commit for the same writers (``grouped``); PostgreSQL runs writers side
+        # by side and groups its own log flushes. ``self.transaction`` is looked up per
+        # group, so a wrapper set later (tests count transactions) is used.
         self._group = (
             GroupCommit(lambda: self.transaction(), timeout=busy_timeout)  # noqa: PLW0108
             if self._writer
