@@ -2,7 +2,8 @@
 overwrites the frozen content, reporting acknowledged (written and flushed) writes and
 build progress on stdout, until the parent kills it with SIGKILL.
 
-Run as ``python -m tests.engine.crash_child ROOT``.
+Run as ``python -m tests.engine.crash_child ROOT [--no-pause]``; ``--no-pause`` builds
+without waiting after each progress report (to be killed once built).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def stamp(i: int) -> bytes:
     return array("Q", [i + 1]).tobytes() * (BLOCK // 8)
 
 
-def main(root: Path) -> None:
+def main(root: Path, *, pause: bool = True) -> None:
     engine = Engine(root, config=CONFIG)
     disk = engine.disk("d")
     if not engine.pending_checkpoints():
@@ -51,7 +52,8 @@ def main(root: Path) -> None:
         acked.wait(30)
         with out:
             print("progress", done, total, flush=True)
-        time.sleep(0.3)
+        if pause:
+            time.sleep(0.3)
 
     engine.build_snapshot("s1", progress=progress)
     print("built", flush=True)
@@ -59,4 +61,4 @@ def main(root: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), pause="--no-pause" not in sys.argv[2:])

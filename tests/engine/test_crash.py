@@ -4,6 +4,7 @@ and the snapshot is still exactly the checkpoint moment."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -15,19 +16,20 @@ import pytest
 
 from disksnap.engine.engine import Engine
 from tests.engine.crash_child import BLOCK, CONFIG, stamp
-from tests.engine.helpers import restored
+from tests.engine.helpers import read_all, restored
 
 SIZE = 16 * 1024 * 1024
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _run_child_until(root: Path, progress_reports: int) -> set[int]:
-    """Start the child, kill -9 it after the given number of progress reports; return
-    the blocks whose writes it acknowledged."""
+def _run_child_until(root: Path, progress_reports: int | None) -> set[int]:
+    """Start the child, kill -9 it after the given number of progress reports (None:
+    once the snapshot is built); return the blocks whose writes it acknowledged."""
     acked: set[int] = set()
     seen = 0
+    pause = [] if progress_reports else ["--no-pause"]
     with subprocess.Popen(
-        [sys.executable, "-m", "tests.engine.crash_child", str(root)],
+        [sys.executable, "-m", "tests.engine.crash_child", str(root), *pause],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
@@ -43,6 +45,8 @@ def _run_child_until(root: Path, progress_reports: int) -> set[int]:
                     if seen == progress_reports:
                         break
                 elif word == "built":
+                    if progress_reports is None:
+                        break
                     pytest.fail("the build finished before the kill")
         finally:
             os.kill(child.pid, signal.SIGKILL)
@@ -102,5 +106,27 @@ def test_kill_9_twice_still_converges(tmp_path: Path) -> None:
     try:
         engine.build_snapshot("s1")
         assert restored(engine, "s1") == original
+    finally:
+        engine.close()
+
+
+def test_kill_9_after_publication_keeps_the_snapshot_as_the_disks_base(tmp_path: Path) -> None:
+    # Publication records the disk's new base in the checkpoint log only; start-up must
+    # take it from there, so the next snapshot is incremental from s1.
+    root = tmp_path / "engine"
+    engine = Engine(root, config=CONFIG)
+    engine.create_disk("d", SIZE).write(0, random.Random(7).randbytes(SIZE))
+    engine.close()
+    acked = _run_child_until(root, None)
+    engine = Engine(root, config=CONFIG)
+    try:
+        assert engine.pending_checkpoints() == []
+        assert json.loads((root / "disks" / "d" / "disk.json").read_text())["base"] == "s1"
+        info = engine.create_checkpoint("d", "s2")
+        assert (info.base, info.sequence) == ("s1", 2)
+        engine.build_snapshot("s2")
+        content = restored(engine, "s2")
+        assert content == read_all(engine.disk("d"))
+        assert all(content[i * BLOCK : (i + 1) * BLOCK] == stamp(i) for i in acked)
     finally:
         engine.close()

@@ -4,10 +4,13 @@ start-up freezes an unsealed one again from its record."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
+import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -141,10 +144,10 @@ def test_a_snapshot_published_before_a_crash_becomes_the_disks_base(
     snapshot(engine, "d", "s0")
     engine.create_checkpoint("d", "s1")  # nothing changed: its build stores nothing
 
-    def crash(_self: Disk) -> None:
-        raise KeyboardInterrupt  # dies between publishing and saving disk.json
+    def crash(_self: CheckpointLog, _info: CheckpointInfo) -> None:
+        raise KeyboardInterrupt  # dies between publishing and the done record
 
-    monkeypatch.setattr(Disk, "save_info", crash)
+    monkeypatch.setattr(CheckpointLog, "done", crash)
     with pytest.raises(KeyboardInterrupt):
         engine.build_snapshot("s1")
     monkeypatch.undo()
@@ -161,6 +164,48 @@ def test_a_snapshot_published_before_a_crash_becomes_the_disks_base(
     # with the base, s1, and found there.
     assert result.stats.reused_extents == 8
     assert result.stats.new_chunks == 0
+    assert restored(engine, "s2") == content
+
+
+def test_publication_leaves_disk_json_and_the_base_survives_a_crash(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    disk, _ = _written_disk(engine, rng)
+    info_file = engine.root / "disks" / "d" / "disk.json"
+    created = info_file.read_bytes()
+    snapshot(engine, "d", "s1")
+    disk.write(0, rng.randbytes(4 * KiB))
+    snapshot(engine, "d", "s2")
+    assert info_file.read_bytes() == created  # the done records carry the new bases
+    content = read_all(disk)
+    engine.abandon()
+
+    engine = make_engine()
+    saved = json.loads(info_file.read_text())
+    assert (saved["base"], saved["next_sequence"]) == ("s2", 3)  # start-up saved it
+    assert b'"op":"done"' not in (engine.root / "checkpoints.log").read_bytes()
+    info = engine.create_checkpoint("d", "s3")
+    assert (info.base, info.sequence) == ("s2", 3)
+    result = engine.build_snapshot("s3")
+    assert result.stats.new_chunks == 0  # read and compared with s2, found there
+    assert restored(engine, "s3") == content
+
+
+def test_a_disk_made_again_under_a_deleted_one_s_id_starts_from_zeroes(
+    make_engine: Callable[[], Engine], rng: random.Random
+) -> None:
+    engine = make_engine()
+    _written_disk(engine, rng)
+    snapshot(engine, "d", "s1")
+    engine.delete_disk("d")
+    _, content = _written_disk(engine, rng)
+    engine.abandon()
+
+    engine = make_engine()
+    info = engine.create_checkpoint("d", "s2")
+    assert (info.base, info.sequence) == (None, 1)  # not the first disk's s1
+    engine.build_snapshot("s2")
     assert restored(engine, "s2") == content
 
 
@@ -284,7 +329,7 @@ def test_the_log_keeps_open_records_and_cuts_a_torn_tail(tmp_path: Path) -> None
     changed.mark(2, 2)
     for sid in ("a", "b", "c"):
         log.frozen(small_checkpoint_info(sid), changed)
-    log.done("a")
+    log.done(small_checkpoint_info("a"))
     log.aborted("b")
     log.close()
     whole = path.stat().st_size
@@ -297,6 +342,7 @@ def test_the_log_keeps_open_records_and_cuts_a_torn_tail(tmp_path: Path) -> None
     assert info == small_checkpoint_info("c")
     assert list(frozen.changed()) == [2]
     assert again.closed == {"a": "done", "b": "aborted"}
+    assert again.bases == {"d": (1, "a")}  # the done record names the disk's new base
     assert path.stat().st_size == whole  # the torn record is cut off
     again.aborted("c")
     again.close()
@@ -311,11 +357,48 @@ def test_the_log_is_rewritten_with_its_open_records_as_it_grows(
     log = CheckpointLog(path)
     log.frozen(small_checkpoint_info("keep"), ChangeMap(4))
     for i in range(200):
-        log.frozen(small_checkpoint_info(f"s{i}"), ChangeMap(4))
-        log.done(f"s{i}")
+        info = replace(small_checkpoint_info(f"s{i}"), disk_id=f"d{i % 2}", sequence=i + 1)
+        log.frozen(info, ChangeMap(4))
+        log.done(info)
     assert path.stat().st_size < 8 * KiB
     log.close()
-    assert list(CheckpointLog(path).open) == ["keep"]
+    again = CheckpointLog(path)
+    assert list(again.open) == ["keep"]
+    # Each disk's newest base outlives the rewrites until start-up saves it in disk.json.
+    assert again.bases == {"d0": (199, "s198"), "d1": (200, "s199")}
+    again.bases_saved()
+    again.compact()
+    again.close()
+    assert CheckpointLog(path).bases == {}
+
+
+def test_a_deleted_disk_s_logged_base_is_withdrawn(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoints.log"
+    log = CheckpointLog(path)
+    for disk_id in ("d", "e"):
+        info = replace(small_checkpoint_info(f"s-{disk_id}"), disk_id=disk_id)
+        log.frozen(info, ChangeMap(4))
+        log.done(info)
+    log.disk_deleted("d")
+    log.close()
+    again = CheckpointLog(path)
+    assert again.bases == {"e": (1, "s-e")}
+    again.frozen(replace(small_checkpoint_info("s-d2"), sequence=1), ChangeMap(4))
+    again.done(replace(small_checkpoint_info("s-d2"), sequence=1))  # "d" made again
+    again.close()
+    assert CheckpointLog(path).bases == {"d": (1, "s-d2"), "e": (1, "s-e")}
+
+
+def test_an_older_log_s_done_record_closes_without_a_base(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoints.log"
+    log = CheckpointLog(path)
+    log.frozen(small_checkpoint_info("a"), ChangeMap(4))
+    log.close()
+    body = b'{"id":"a","op":"done"}'  # as written before done records named the disk
+    with path.open("ab") as f:
+        f.write(b"%08x %s\n" % (zlib.crc32(body), body))
+    again = CheckpointLog(path)
+    assert (again.open, again.closed, again.bases) == ({}, {"a": "done"}, {})
 
 
 def test_checkpoints_taken_without_a_sync_share_one(

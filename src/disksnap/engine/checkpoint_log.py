@@ -12,6 +12,12 @@ time (start-up never freezes a sealed checkpoint again). ``done`` (published) an
 ``aborted`` records close a checkpoint; start-up neither resumes nor freezes again a
 closed one.
 
+A ``done`` record also names the disk and the snapshot's sequence: publication makes the
+snapshot its disk's base without rewriting ``disk.json``, and start-up takes the base
+from the log (``bases``) where ``disk.json`` is older. A ``deleted`` record (its ``id`` a
+disk's) withdraws the base recorded before it, so a disk made again under the same id
+never inherits it.
+
 Records are lines ``<crc32 of the JSON, 8 hex digits> <JSON>\\n``. Appends from several
 threads share syncs (group commit): a record is durable when its ``append`` returns. A
 torn or damaged record was never acknowledged, nor was anything after it: reading stops
@@ -36,6 +42,7 @@ from disksnap.engine.fileio import fsync_dir, write_all
 
 COMPACT_BYTES = 1 << 20
 FROZEN, SEALED, DONE, ABORTED = "frozen", "sealed", "done", "aborted"
+DELETED = "deleted"
 
 
 class CheckpointLog:
@@ -46,6 +53,9 @@ class CheckpointLog:
         self.open: dict[str, tuple[CheckpointInfo, ChangeMap]] = {}
         self.sealed_ids: set[str] = set()  # open and sealed
         self.closed: dict[str, str] = {}  # snapshot id -> DONE or ABORTED, read at start-up
+        # Disk id -> (sequence, snapshot id) of its newest snapshot published since the
+        # bases were last saved in disk.json (``bases_saved``); ``compact`` keeps them.
+        self.bases: dict[str, tuple[int, str]] = {}
         self._lock = threading.Lock()  # the file's end and the open records
         self._sync_lock = threading.Lock()  # one sync at a time; taken before _lock
         self._written = 0  # records appended since this object opened the file
@@ -79,6 +89,11 @@ class CheckpointLog:
 
     def _apply(self, record: dict[str, Any]) -> None:
         snapshot_id = str(record["id"])
+        if record["op"] == DELETED:
+            self.bases.pop(snapshot_id, None)  # the id is the disk's
+            return
+        if record["op"] == DONE and "disk" in record:  # older logs' records have none
+            self.bases[str(record["disk"])] = (int(record["seq"]), snapshot_id)
         if record["op"] == FROZEN:
             info = CheckpointInfo(**record["info"])
             changed = ChangeMap.decode(base64.b64decode(record["changed"]))
@@ -102,9 +117,24 @@ class CheckpointLog:
         """Durably record that the checkpoint's directory is in place."""
         self._append({"op": SEALED, "id": snapshot_id})
 
-    def done(self, snapshot_id: str) -> None:
-        """Durably record that the snapshot is published and its checkpoint gone."""
-        self._append({"op": DONE, "id": snapshot_id})
+    def done(self, info: CheckpointInfo) -> None:
+        """Durably record that the snapshot is published, its checkpoint gone, and the
+        snapshot its disk's base."""
+        self._append(_done_record(info.disk_id, info.sequence, info.snapshot_id))
+
+    def disk_deleted(self, disk_id: str) -> None:
+        """Durably withdraw the disk's recorded base, if it has one (its directory is
+        gone: a disk made later under the same id starts from zeroes)."""
+        with self._lock:
+            if disk_id not in self.bases:
+                return
+        self._append({"op": DELETED, "id": disk_id})
+
+    def bases_saved(self) -> None:
+        """Every base recorded so far is in its disk's ``disk.json`` now: the next
+        ``compact`` drops them."""
+        with self._lock:
+            self.bases.clear()
 
     def aborted(self, snapshot_id: str) -> None:
         """Durably record that the checkpoint is dropped: never resumed, never frozen
@@ -143,10 +173,10 @@ class CheckpointLog:
             self._synced = max(self._synced, target)
 
     def compact(self) -> None:
-        """Rewrite the file with only the open records (a crash leaves the old file or
-        the new one)."""
+        """Rewrite the file with only the open records and the bases not yet saved in
+        ``disk.json`` (a crash leaves the old file or the new one)."""
         with self._sync_lock, self._lock:
-            records = []
+            records = [_encode(_done_record(d, *base)) for d, base in self.bases.items()]
             for sid, entry in self.open.items():
                 records.append(_encode(_frozen_record(*entry)))
                 if sid in self.sealed_ids:
@@ -177,6 +207,10 @@ class CheckpointLog:
 def _frozen_record(info: CheckpointInfo, changed: ChangeMap) -> dict[str, Any]:
     changes = base64.b64encode(changed.encode()).decode()
     return {"op": FROZEN, "id": info.snapshot_id, "info": asdict(info), "changed": changes}
+
+
+def _done_record(disk_id: str, sequence: int, snapshot_id: str) -> dict[str, Any]:
+    return {"op": DONE, "id": snapshot_id, "disk": disk_id, "seq": sequence}
 
 
 def _encode(record: dict[str, Any]) -> bytes:

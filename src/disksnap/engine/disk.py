@@ -192,7 +192,7 @@ class Disk:
         """Write ``info`` to disk.json durably; safe from several threads (the last
         writer's content is ``info`` as it was when it took the lock)."""
         with self._info_lock:
-            write_file_atomic(self.dir / "disk.json", _dump(self.info))
+            write_info(self.dir, self.info)
 
     # --- geometry -------------------------------------------------------------------
 
@@ -633,6 +633,11 @@ class Disk:
 def read_info(directory: Path) -> DiskInfo:
     """A disk directory's ``disk.json``."""
     return DiskInfo(**json.loads((directory / "disk.json").read_text()))
+
+
+def write_info(directory: Path, info: DiskInfo) -> None:
+    """Replace a disk directory's ``disk.json`` durably."""
+    write_file_atomic(directory / "disk.json", _dump(info))
 
 
 def _zero(fd: int, offset: int, length: int, *, punch: bool) -> None:

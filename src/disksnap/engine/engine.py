@@ -42,7 +42,7 @@ from disksnap.engine.checkpoint_log import ABORTED, CheckpointLog
 from disksnap.engine.chunkcache import ChunkCache
 from disksnap.engine.chunkstore import ChunkStore
 from disksnap.engine.config import EngineConfig
-from disksnap.engine.disk import Disk, DiskInfo, read_info
+from disksnap.engine.disk import Disk, DiskInfo, read_info, write_info
 from disksnap.engine.errors import (
     BuildCancelled,
     CheckpointNotFound,
@@ -120,6 +120,7 @@ class Engine:
         for leftover in (*self.root.glob("checkpoints/.tmp-*"), *self.root.glob("disks/.tmp-*")):
             shutil.rmtree(leftover)
         log = self._log
+        self._save_logged_bases()  # first: the checkpoints below move next_sequence on
         cps = self.root / "checkpoints"
         for d in cps.iterdir():
             cp = Checkpoint.open(d)
@@ -150,6 +151,20 @@ class Engine:
         if isinstance(self.backend, LocalBackend):
             self.backend.sweep_temporaries()
 
+    def _save_logged_bases(self) -> None:
+        """Publication records a disk's new base in the log only: each disk whose
+        ``disk.json`` is not past its logged base takes it and saves it now, so that the
+        log may drop it."""
+        log = self._log
+        for disk_id, (sequence, snapshot_id) in log.bases.items():
+            directory = self._disk_dir(disk_id)
+            if not (directory / "disk.json").exists():
+                continue  # deleted (its directory removed before the record)
+            info = read_info(directory)
+            if info.next_sequence <= sequence + 1:
+                write_info(directory, replace(info, base=snapshot_id, next_sequence=sequence + 1))
+        log.bases_saved()
+
     def _reopen(self, info: CheckpointInfo, changed: ChangeMap, *, sealed: bool) -> None:
         """A checkpoint the log says is open but that has no directory. If its snapshot
         was published before the stop, the disk takes it as its base (disk.json may
@@ -168,7 +183,7 @@ class Engine:
                 disk.info.base = info.snapshot_id
                 disk.info.next_sequence = info.sequence + 1
                 disk.save_info()
-            log.done(info.snapshot_id)
+            log.done(info)
             return
         if sealed:
             log.aborted(info.snapshot_id)
@@ -313,6 +328,7 @@ class Engine:
             del self._disks[disk_id]
             self._lazy.discard(disk_id)
             remove_dir(disk.dir)
+            self._log.disk_deleted(disk_id)
 
     def watch_removals(self, watcher: Callable[[str], None]) -> Callable[[], None]:
         """Call ``watcher(disk_id)`` whenever a disk is about to be deleted, before its
@@ -519,15 +535,14 @@ class Engine:
                 self.catalog.publish(manifest)
         manifest = self.snapshot(snapshot_id)
         with self._mutex:
-            disk.info.base = snapshot_id
-            disk.save_info()
+            disk.info.base = snapshot_id  # durable with the done record below
             disk.detach_checkpoint()
             cp.close()
             if cp.sealed:
                 remove_dir(cp.dir)
         # Before the caller can call the snapshot READY (and someone delete it): a
         # restart must not take an open record of a deleted snapshot for a new one.
-        self._log.done(snapshot_id)
+        self._log.done(cp.info)
         return SnapshotResult(manifest, stats)
 
     def abort_checkpoint(self, snapshot_id: str) -> None:
