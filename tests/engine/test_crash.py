@@ -27,7 +27,7 @@ def _run_child_until(root: Path, progress_reports: int | None) -> set[int]:
     once the snapshot is built); return the blocks whose writes it acknowledged."""
     acked: set[int] = set()
     seen = 0
-    pause = [] if progress_reports else ["--no-pause"]
+    pause = ["--no-pause"] if progress_reports is None else []
     with subprocess.Popen(
         [sys.executable, "-m", "tests.engine.crash_child", str(root), *pause],
         cwd=REPO,

@@ -53,6 +53,14 @@ class DiskInfo:
     next_sequence: int = 1
     backing: str | None = None  # snapshot that extents not yet copied in are read from
 
+    def take_base(self, snapshot_id: str, sequence: int) -> bool:
+        """Make the published snapshot ``snapshot_id`` (number ``sequence``) the base,
+        unless this info is already past it; whether it changed."""
+        if self.next_sequence > sequence + 1:
+            return False
+        self.base, self.next_sequence = snapshot_id, sequence + 1
+        return True
+
 
 class Disk:
     def __init__(

@@ -143,6 +143,7 @@ class Engine:
         for snapshot_id, (info, changed) in list(log.open.items()):
             if not (cps / snapshot_id).exists():
                 self._reopen(info, changed, sealed=snapshot_id in log.sealed_ids)
+        log.bases_saved()  # above, and by _reopen
         log.compact()
         for info_file in (self.root / "disks").glob("*/disk.json"):
             directory = info_file.parent
@@ -153,17 +154,15 @@ class Engine:
 
     def _save_logged_bases(self) -> None:
         """Publication records a disk's new base in the log only: each disk whose
-        ``disk.json`` is not past its logged base takes it and saves it now, so that the
-        log may drop it."""
-        log = self._log
-        for disk_id, (sequence, snapshot_id) in log.bases.items():
+        ``disk.json`` is not past its logged base takes it and saves it now (before the
+        log's rewrite drops it)."""
+        for disk_id, (sequence, snapshot_id) in self._log.bases.items():
             directory = self._disk_dir(disk_id)
             if not (directory / "disk.json").exists():
                 continue  # deleted (its directory removed before the record)
             info = read_info(directory)
-            if info.next_sequence <= sequence + 1:
-                write_info(directory, replace(info, base=snapshot_id, next_sequence=sequence + 1))
-        log.bases_saved()
+            if info.take_base(snapshot_id, sequence):
+                write_info(directory, info)
 
     def _reopen(self, info: CheckpointInfo, changed: ChangeMap, *, sealed: bool) -> None:
         """A checkpoint the log says is open but that has no directory. If its snapshot
@@ -179,9 +178,7 @@ class Engine:
             log.aborted(info.snapshot_id)  # nothing left to take it from
             return
         if self.catalog.exists(info.snapshot_id):
-            if disk.info.next_sequence <= info.sequence + 1:
-                disk.info.base = info.snapshot_id
-                disk.info.next_sequence = info.sequence + 1
+            if disk.info.take_base(info.snapshot_id, info.sequence):
                 disk.save_info()
             log.done(info)
             return
