@@ -251,6 +251,33 @@ def test_quota_is_resource_exhausted(env: Env, admin: Admin, client: Client) -> 
         create(client, admin.folder_id, "disk1")
 
 
+def test_creates_racing_for_the_last_quota_get_one_snapshot(
+    env: Env, admin: Admin, client: Client
+) -> None:
+    """Creates in one folder check its quota one at a time (the folder's lock on
+    PostgreSQL, the single writer on SQLite): of 4 racing for 1 snapshot, 1 gets it."""
+    disks = [f"disk{i}" for i in range(4)]
+    for disk_id in disks:
+        add_disk(env, admin.folder_id, disk_id)
+    with env.meta.transaction() as tx:
+        tx.quotas.set(admin.folder_id, "compute.snapshots.count", 1)
+    start = threading.Barrier(len(disks))
+
+    def send(disk_id: str) -> str:
+        start.wait()
+        try:
+            return meta_of(create(client, admin.folder_id, disk_id)).snapshot_id
+        except d.ResourceExhausted as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(len(disks)) as pool:
+        answers = list(pool.map(send, disks))
+    made = [a for a in answers if not a.startswith("Limit")]
+    assert len(made) == 1
+    assert answers.count("Limit compute.snapshots.count exceeded") == 3
+    assert [c.snapshot_id for c in env.engine.pending_checkpoints()] == made
+
+
 def test_idempotency_key(env: Env, admin: Admin, client: Client) -> None:
     add_disk(env, admin.folder_id, "disk1")
     request = pb.CreateSnapshotRequest(folder_id=admin.folder_id, disk_id="disk1", name="b")

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from disksnap.domain import errors as d
 from disksnap.meta import schema as s
 from disksnap.meta.base import Repository, by_key, dialect_insert, unique_or_reference
+from disksnap.meta.db import POSTGRESQL
 from disksnap.meta.errors import (
     FolderNotFound,
     ReferenceMissing,
@@ -37,12 +38,18 @@ class Folders(Repository):
         translate = unique_or_reference("folder", folder.id, folder.name)
         execute_checked(self._conn, s.folders.insert().values(values), translate)
 
-    def get(self, folder_id: str, *, for_update: bool = False) -> Folder:
-        """Raise ``FolderNotFound``. ``for_update`` locks the row until the transaction ends
-        (PostgreSQL; SQLite write transactions are serialized anyway), e.g. to check a
-        quota and insert without a concurrent insert slipping in between."""
-        query = _FOLDER_FOR_UPDATE if for_update else _FOLDER
-        return _folder(self._one(query, lambda: FolderNotFound(folder_id), {"id": folder_id}))
+    def get(self, folder_id: str) -> Folder:
+        """Raise ``FolderNotFound``."""
+        return _folder(self._one(_FOLDER, lambda: FolderNotFound(folder_id), {"id": folder_id}))
+
+    def lock(self, folder_id: str) -> None:
+        """Hold the folder until the transaction ends, so that changes that check its
+        quota before they insert run one at a time. On PostgreSQL this locks the row
+        (``FolderNotFound`` if there is none); SQLite runs one write transaction at a
+        time anyway, so there it reads nothing: the caller has checked a role on the
+        folder, and role bindings go with their folder."""
+        if self._conn.dialect.name == POSTGRESQL:
+            self._one(_FOLDER_FOR_UPDATE, lambda: FolderNotFound(folder_id), {"id": folder_id})
 
     def find_by_name(self, name: str) -> Folder | None:
         row = self._maybe(sa.select(s.folders).where(s.folders.c.name == name))

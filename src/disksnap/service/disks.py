@@ -102,7 +102,7 @@ def create(request: Message, call: Call) -> Message:
         if previous is not None:
             return operation_proto(previous)
         call.require(tx, request.folder_id, Access.WRITE)
-        tx.folders.get(request.folder_id, for_update=True)  # serialises quota checks
+        tx.folders.lock(request.folder_id)  # serialises quota checks
         _check_references(request)
         source = _source_snapshot(tx, call, request)
         _check_quota(tx, call, request.folder_id, count=1, size=request.size)
@@ -248,7 +248,7 @@ def update(request: Message, call: Call) -> Message:
         disk = tx.disks.get(request.disk_id)
         call.require(tx, disk.folder_id, Access.WRITE)
         if new_size is not None:  # a quota check: the folder first, as Create locks it
-            tx.folders.get(disk.folder_id, for_update=True)
+            tx.folders.lock(disk.folder_id)
         disk = tx.disks.get(disk.id, for_update=True)
         growth = _growth(disk, new_size)
         if growth:

@@ -120,7 +120,7 @@ def _create(
     call.require(tx, request.folder_id, Access.WRITE)
     # Serialises the Creates of a folder (its quota; on PostgreSQL, a retry racing its
     # original finds the original's key below once that commits).
-    tx.folders.get(request.folder_id, for_update=True)
+    tx.folders.lock(request.folder_id)
     previous = replay(tx, call, f"{SERVICE}.Create", request)
     if previous is not None:
         return previous
