@@ -108,6 +108,7 @@ class _Statements:
 class _Resources(Repository, Generic[R]):
     table: ClassVar[sa.Table]
     by_id: ClassVar[sa.Select[Any]]  # by_key(table)
+    by_id_locking: ClassVar[sa.Select[Any]]  # by_id.with_for_update(), built once too
     by_ids: ClassVar[sa.Select[Any]]  # by_keys(table)
     what: ClassVar[str]
     filter_fields: ClassVar[frozenset[str]]
@@ -132,7 +133,7 @@ class _Resources(Repository, Generic[R]):
     def get(self, record_id: str, *, for_update: bool = False) -> R:
         """Raise ``DiskNotFound``/``SnapshotNotFound``. ``for_update`` locks the row until the
         transaction ends (PostgreSQL; SQLite write transactions are serialized anyway)."""
-        query = self.by_id.with_for_update() if for_update else self.by_id
+        query = self.by_id_locking if for_update else self.by_id
         return self._record(self._one(query, lambda: self._missing(record_id), {"id": record_id}))
 
     def get_many(self, record_ids: Sequence[str]) -> list[R]:
@@ -213,6 +214,7 @@ class Disks(_Resources[Disk]):
 
     table = s.disks
     by_id = by_key(s.disks)
+    by_id_locking = by_id.with_for_update()
     by_ids = by_keys(s.disks)
     what = "disk"
     filter_fields = frozenset({"name", "status"})
@@ -261,6 +263,7 @@ class Snapshots(_Resources[Snapshot]):
 
     table = s.snapshots
     by_id = by_key(s.snapshots)
+    by_id_locking = by_id.with_for_update()
     by_ids = by_keys(s.snapshots)
     what = "snapshot"
     filter_fields = frozenset({"name", "status", "source_disk_id"})
