@@ -298,6 +298,7 @@ def test_ids_longer_than_50_are_invalid_and_50_is_not_found(
     resp = admin.call(method, template.format(LONG_ID), body)
     check(violations(resp), {field: ID_RULE})
     error(admin.call(method, template.format("x" * 50), body), 404, "NOT_FOUND")
+    error(admin.call(method, template.format("a%0Ab"), body), 404, "NOT_FOUND")
 
 
 # --- List parameters -------------------------------------------------------------------
