@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import time
+from pathlib import Path
 
 import pytest
 
-from disksnap.cli.logs import JsonFormatter, configure
+from disksnap.cli.logs import FLUSH_SECONDS, BatchedHandler, JsonFormatter, configure
 from disksnap.service.context import REQUEST_ID
 
 
@@ -51,3 +54,49 @@ def test_configured_logging_writes_json_lines_with_the_callers_request_id(
     assert first["rpc"] == "X"
     assert second["level"] == "WARNING"
     assert "request_id" not in second
+
+
+def _record(level: int, message: str) -> logging.LogRecord:
+    return logging.LogRecord("disksnap.test", level, __file__, 1, message, None, None)
+
+
+def _stderr_like(path: Path) -> io.TextIOWrapper:
+    """A text stream on an unbuffered file, as stderr is when it is not a terminal."""
+    return io.TextIOWrapper(io.FileIO(path, "w"), write_through=True)
+
+
+def _lines(path: Path) -> list[str]:
+    return [json.loads(line)["message"] for line in path.read_text().splitlines()]
+
+
+def test_info_lines_are_written_in_batches_within_the_flush_interval(tmp_path: Path) -> None:
+    path = tmp_path / "stderr"
+    with _stderr_like(path) as stream:
+        handler = BatchedHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        started = time.monotonic()
+        handler.handle(_record(logging.INFO, "one"))
+        handler.handle(_record(logging.INFO, "two"))
+        assert _lines(path) == []  # buffered: no write per line
+        while not _lines(path):
+            assert time.monotonic() - started < 10, "the flusher never wrote the lines"
+            time.sleep(0.01)
+        assert time.monotonic() - started >= FLUSH_SECONDS
+        assert _lines(path) == ["one", "two"]
+        handler.handle(_record(logging.INFO, "three"))  # the flusher wakes again
+        while len(_lines(path)) < 3:
+            assert time.monotonic() - started < 10, "the flusher did not wake again"
+            time.sleep(0.01)
+
+
+def test_a_warning_is_written_at_once_after_the_lines_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "stderr"
+    with _stderr_like(path) as stream:
+        handler = BatchedHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        handler.handle(_record(logging.INFO, "before"))
+        handler.handle(_record(logging.WARNING, "warned"))
+        assert _lines(path) == ["before", "warned"]
+        handler.handle(_record(logging.INFO, "after"))
+        handler.flush()  # as logging.shutdown does at exit
+        assert _lines(path) == ["before", "warned", "after"]
