@@ -150,7 +150,7 @@ def test_upgrade_from_0001_keeps_tokens(fresh_url: str) -> None:
         engine.dispose()
     meta = Meta.open(fresh_url, FakeClock())
     try:
-        assert meta.applied_migrations == ("0002", "0003")
+        assert meta.applied_migrations == ("0002", "0003", "0004")
         with meta.transaction(readonly=True) as tx:
             token = tx.tokens.get("h")
             assert (token.subject_id, token.key_id, token.revoked_at) == ("ajeold", None, None)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from disksnap.domain.errors import DisksnapError
 from disksnap.meta import schema as s
 from disksnap.meta.base import Repository, by_key, by_keys, many_rows, unique_or_reference
+from disksnap.meta.db import SQLITE
 from disksnap.meta.errors import DiskNotFound, FolderNotFound, SnapshotNotFound
 from disksnap.meta.integrity import Translate, execute_checked
 from disksnap.meta.listing import fetch_page, where_clauses
@@ -86,6 +87,10 @@ class _Statements:
         total = sa.func.coalesce(sa.func.sum(c[size_column]), 0)
         self.usage = sa.select(sa.func.count(), total).where(
             c.folder_id == sa.bindparam("folder_id")
+        )
+        kept = s.folder_usage.c
+        self.kept_usage = sa.select(kept.records, kept.total_size).where(
+            kept.folder_id == sa.bindparam("folder_id"), kept.kind == table.name
         )
         count = sa.select(sa.func.count()).where(c[count_column] == sa.bindparam("value"))
         statuses = c.status.in_(sa.bindparam("statuses", expanding=True))
@@ -190,8 +195,12 @@ class _Resources(Repository, Generic[R]):
             raise self._missing(record_id)
 
     def usage(self, folder_id: str) -> Usage:
-        """How many records the folder has (any status) and the sum of their sizes."""
+        """How many records the folder has (any status) and the sum of their sizes: on
+        SQLite the row its triggers keep (migration 0004), on PostgreSQL counted."""
         params = {"folder_id": folder_id}
+        if self._conn.dialect.name == SQLITE:
+            row = self._conn.execute(self.statements.kept_usage, params).first()
+            return Usage(count=0, size=0) if row is None else Usage(int(row[0]), int(row[1]))
         count, total = self._conn.execute(self.statements.usage, params).one()
         return Usage(count=int(count), size=int(total))
 

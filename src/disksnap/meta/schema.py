@@ -275,3 +275,17 @@ changes = sa.Table(
     sa.PrimaryKeyConstraint("seq", name="pk_changes"),
     sqlite_autoincrement=True,
 )
+
+# Kept by triggers (SQLite; migration 0004), read by ``Disks.usage``/``Snapshots.usage``:
+# per folder and kind (``snapshots``, ``disks``), how many records and their total size.
+# Empty on PostgreSQL, which counts instead.
+folder_usage = sa.Table(
+    "folder_usage",
+    metadata,
+    _text("folder_id"),
+    _text("kind"),
+    sa.Column("records", sa.BigInteger(), nullable=False),
+    sa.Column("total_size", sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint("folder_id", "kind", name="pk_folder_usage"),
+    _fk("folder_id", "folders.id", "folder_usage", cascade=True),
+)
