@@ -6,12 +6,20 @@ import io
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from disksnap.cli.logs import FLUSH_SECONDS, BatchedHandler, JsonFormatter, configure
 from disksnap.service.context import REQUEST_ID
+from disksnap.service.logs import (
+    FLUSH_SECONDS,
+    BatchedHandler,
+    JsonFormatter,
+    configure,
+    log_call,
+)
 
 
 def test_log_lines_are_json_with_request_id_and_extras() -> None:
@@ -100,3 +108,66 @@ def test_a_warning_is_written_at_once_after_the_lines_before_it(tmp_path: Path) 
         handler.handle(_record(logging.INFO, "after"))
         handler.flush()  # as logging.shutdown does at exit
         assert _lines(path) == ["before", "warned", "after"]
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """Put the root logger back as it was after the test."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+
+
+def test_an_access_line_is_the_line_logging_writes_without_its_record(
+    tmp_path: Path, root_logging: None
+) -> None:
+    path = tmp_path / "stderr"
+    with _stderr_like(path) as stream:
+        handler = BatchedHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        root = logging.getLogger()
+        root.handlers[:] = [handler]
+        root.setLevel(logging.INFO)
+        logger = logging.getLogger("disksnap.access")
+        created: list[logging.LogRecord] = []
+        factory = logging.getLogRecordFactory()
+
+        def counted(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            created.append(factory(*args, **kwargs))
+            return created[-1]
+
+        logging.setLogRecordFactory(counted)
+        token = REQUEST_ID.set("req-9")
+        try:
+            logger.info("%s", "GET /x -> 200 OK", extra={"rpc": "R", "seconds": 0.5})
+            log_call(logger, "GET /x -> 200 OK", {"rpc": "R", "seconds": 0.5})
+        finally:
+            REQUEST_ID.reset(token)
+            logging.setLogRecordFactory(factory)
+        handler.flush()
+        assert len(created) == 1  # the second line made no record
+        first, second = (json.loads(line) for line in path.read_text().splitlines())
+        first.pop("time")
+        second.pop("time")
+        assert first == second
+        assert second["request_id"] == "req-9"
+        assert (second["rpc"], second["seconds"], second["level"]) == ("R", 0.5, "INFO")
+
+        root.setLevel(logging.WARNING)  # a level above INFO drops access lines too
+        log_call(logger, "GET /y -> 200 OK", {})
+        handler.flush()
+        assert len(path.read_text().splitlines()) == 2
+
+
+def test_an_access_line_is_a_record_where_logging_is_set_up_otherwise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO):
+        log_call(logging.getLogger("disksnap.access"), "GET /z -> 404 NOT_FOUND", {"rpc": "R"})
+    (record,) = [r for r in caplog.records if r.name == "disksnap.access"]
+    assert record.getMessage() == "GET /z -> 404 NOT_FOUND"
+    assert getattr(record, "rpc") == "R"  # noqa: B009 - an extra

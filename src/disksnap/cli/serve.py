@@ -28,12 +28,13 @@ import uvicorn
 from disksnap.api.rest.openapi import build_openapi
 from disksnap.api.rest.routes import RouteTable, build_route_table
 from disksnap.api.rest.server import Cached, create_app, rest_metrics
-from disksnap.cli import logs, serve_grpc, serve_nbd
+from disksnap.cli import serve_grpc, serve_nbd
 from disksnap.domain.clock import SystemClock
 from disksnap.domain.ids import IdGenerator
 from disksnap.domain.paging import PageTokens
 from disksnap.engine.engine import Engine
 from disksnap.meta import Meta
+from disksnap.service import logs
 from disksnap.service.bootstrap import Admin, bootstrap, reconcile
 from disksnap.service.core import Env, Settings
 from disksnap.service.metrics import ServiceCollector

@@ -39,6 +39,7 @@ from disksnap.domain.ids import new_request_id
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.core import Unimplemented
 from disksnap.service.descriptors import message_class
+from disksnap.service.logs import log_call
 from disksnap.service.metrics import CallMetrics
 from disksnap.service.pools import CallPools
 from disksnap.service.status import internal_status, status_of
@@ -123,12 +124,8 @@ class UnaryRpc:
 
     def _log(self, code: Code, started: float) -> None:
         seconds = time.perf_counter() - started
-        log.info(
-            "gRPC %s -> %s",
-            self.full_name,
-            code.name,
-            extra={"rpc": self.full_name, "seconds": round(seconds, 6)},
-        )
+        extras: dict[str, object] = {"rpc": self.full_name, "seconds": round(seconds, 6)}
+        log_call(log, f"gRPC {self.full_name} -> {code.name}", extras)
         if self.metrics is not None:
             self.metrics.observe(self.full_name, code, seconds)
 

@@ -42,6 +42,7 @@ from disksnap.api.rest.transcode import parse_query, render, render_response, tr
 from disksnap.domain.errors import Code, DisksnapError
 from disksnap.domain.ids import SAFE_ID, new_request_id
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
+from disksnap.service.logs import log_call
 from disksnap.service.metrics import CallMetrics
 from disksnap.service.pools import CallPools
 from disksnap.service.readcache import CACHEABLE, ReadCache
@@ -307,7 +308,7 @@ class _Api:
         extra: dict[str, object] = {"rpc": rpc, "seconds": round(time.perf_counter() - t0, 6)}
         if cached:
             extra["cached"] = True
-        log.info("%s %s -> %s %s", method, path, status, code.name, extra=extra)
+        log_call(log, f"{method} {path} -> {status} {code.name}", extra)
         self.metrics.observe(rpc, code, time.perf_counter() - t0)
 
     async def _call(self, request: Request, found: Match, ctx: CallContext) -> Message:

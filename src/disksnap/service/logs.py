@@ -1,9 +1,11 @@
 """Structured logs: one JSON object per line on stderr, with the request id of the call
 being served (``disksnap.service.context.REQUEST_ID``) and any ``extra`` fields.
 
-Every call is logged, so a line's cost is part of every call's; a cached Get's line
+Every call is logged, so a line's cost is part of every call's: a cached Get's line
 cost about as much as the rest of the Get. Lines are therefore written in batches
-(``BatchedHandler``) and formatted without per-line setup (``JsonFormatter``)."""
+(``BatchedHandler``), formatted without per-line setup (``JsonFormatter``), and a call's
+access line skips the ``LogRecord`` (``log_call``). ``configure`` (``disksnap serve``)
+sets this up."""
 
 from __future__ import annotations
 
@@ -40,18 +42,26 @@ class JsonFormatter(logging.Formatter):
         return self._stamp
 
     def format(self, record: logging.LogRecord) -> str:
+        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        if record.exc_info:
+            extras["exception"] = self.formatException(record.exc_info)
+        return self.line(record.created, record.levelname, record.name, record.getMessage(), extras)
+
+    def line(
+        self, created: float, level: str, logger: str, message: str, extras: dict[str, object]
+    ) -> str:
+        """The entry ``format`` writes for a record with these attributes (call under
+        the handler's lock)."""
         entry: dict[str, object] = {
-            "time": self._time(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
+            "time": self._time(created),
+            "level": level,
+            "logger": logger,
+            "message": message,
         }
         request_id = REQUEST_ID.get()
         if request_id is not None:
             entry["request_id"] = request_id
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        entry.update(extras)
         return self._encoder.encode(entry)
 
 
@@ -75,17 +85,35 @@ class BatchedHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         # Called under the handler's lock.
         try:
-            line = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
-            first = not self._kept
-            self._kept.append(line)
-            self._kept_bytes += len(line)
-            if record.levelno >= logging.WARNING or self._kept_bytes >= BATCH_BYTES:
-                self._write()
-            elif first:
-                self._start_flusher()
-                self._wake.set()
+            self._keep(self.format(record), urgent=record.levelno >= logging.WARNING)
         except Exception:  # noqa: BLE001 - logging's own rule: report, never raise
             self.handleError(record)
+
+    def info(self, logger: str, message: str, extras: dict[str, object]) -> None:
+        """Keep the line that ``logging.getLogger(logger).info(message, extra=extras)``
+        would reach this handler with, made without a ``LogRecord`` (``log_call``)."""
+        formatter = self.formatter
+        if not isinstance(formatter, JsonFormatter):
+            logging.getLogger(logger).info("%s", message, extra=extras)
+            return
+        self.acquire()
+        try:
+            self._keep(formatter.line(time.time(), "INFO", logger, message, extras), urgent=False)
+        finally:
+            self.release()
+
+    def _keep(self, text: str, *, urgent: bool) -> None:
+        """Keep one line (under the handler's lock); write what is kept now if
+        ``urgent`` or too much is kept, else make sure the flusher will."""
+        line = (text + "\n").encode("utf-8", "backslashreplace")
+        first = not self._kept
+        self._kept.append(line)
+        self._kept_bytes += len(line)
+        if urgent or self._kept_bytes >= BATCH_BYTES:
+            self._write()
+        elif first:
+            self._start_flusher()
+            self._wake.set()
 
     def flush(self) -> None:
         self.acquire()
@@ -121,6 +149,27 @@ class BatchedHandler(logging.Handler):
                 self.flush()
             except (OSError, ValueError):  # stderr closed: nothing to write to
                 return
+
+
+def log_call(logger: logging.Logger, message: str, extras: dict[str, object]) -> None:
+    """A call's access line, as ``logger.info(message, extra=extras)`` writes it. With
+    logging as ``configure`` sets it up (one ``BatchedHandler`` on the root logger, the
+    logger handing its lines up to it), the line goes straight to that handler: the
+    ``LogRecord`` and the logging machinery around it were a fifth of a cached Get's
+    CPU (served, 20,000 Gets at 50 clients: 101-110 us each with them, 78-83 without)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handlers = logging.root.handlers
+    if (
+        len(handlers) == 1
+        and isinstance(handlers[0], BatchedHandler)
+        and not logger.handlers
+        and logger.propagate
+        and not logger.filters
+    ):
+        handlers[0].info(logger.name, message, extras)
+    else:
+        logger.info("%s", message, extra=extras)
 
 
 def configure(level: int = logging.INFO) -> None:
