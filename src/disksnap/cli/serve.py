@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import gc
 import json
 import logging
 import os
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     # httptools (C) rather than h11 (pure Python) parses HTTP/1.1: named, so that a
     # missing parser fails the start instead of silently costing CPU on every request.
     config = uvicorn.Config(app, http="httptools", lifespan="off", log_level="warning")
+    settle_heap()
     server = uvicorn.Server(config)
     # uvicorn handles SIGINT/SIGTERM while it runs, then re-raises the signal to the
     # handler it found; ours only notes it, so the clean shutdown below always runs.
@@ -134,6 +136,15 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         sock.close()
     log.info("stopped")
     return 0
+
+
+def settle_heap() -> None:
+    """Collect start-up's garbage, then leave what start-up made (modules, message
+    descriptors, the app: most of the heap) out of every later collection: a full
+    collection scanned all of it, a 56 ms pause of every request; after ``gc.freeze``,
+    4 ms (20,000 Gets at 50 clients, pauses timed with ``gc.callbacks``)."""
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass
