@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from disksnap.service import logs
 from disksnap.service.context import REQUEST_ID
 from disksnap.service.logs import (
     FLUSH_SECONDS,
@@ -171,3 +172,16 @@ def test_an_access_line_is_a_record_where_logging_is_set_up_otherwise(
     (record,) = [r for r in caplog.records if r.name == "disksnap.access"]
     assert record.getMessage() == "GET /z -> 404 NOT_FOUND"
     assert getattr(record, "rpc") == "R"  # noqa: B009 - an extra
+
+
+def test_a_line_that_cannot_be_written_never_fails_its_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = _stderr_like(tmp_path / "stderr")
+    handler = BatchedHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    stream.close()  # every write now fails
+    monkeypatch.setattr(logs, "BATCH_BYTES", 0)  # write each line at once
+    handler.handle(_record(logging.WARNING, "lost"))
+    handler.info("disksnap.access", "GET /x -> 200 OK", {})
+    assert capsys.readouterr().err.count("--- Logging error ---") == 2  # reported, as logging does

@@ -99,6 +99,8 @@ class BatchedHandler(logging.Handler):
         self.acquire()
         try:
             self._keep(formatter.line(time.time(), "INFO", logger, message, extras), urgent=False)
+        except Exception:  # noqa: BLE001 - as emit: a log line never fails the call
+            self.handleError(logging.makeLogRecord({"name": logger, "msg": message}))
         finally:
             self.release()
 
@@ -131,7 +133,9 @@ class BatchedHandler(logging.Handler):
         self._kept_bytes = 0
         while data:  # an unbuffered stream may take part of it
             written = self._out.write(data)
-            data = data[written if written is not None else 0 :]
+            if not written:  # a non-blocking stream that is full
+                raise BlockingIOError("stderr took none of the log lines")
+            data = data[written:]
         self._out.flush()
 
     def _start_flusher(self) -> None:
