@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,3 +187,19 @@ def test_a_line_that_cannot_be_written_never_fails_its_caller(
     handler.handle(_record(logging.WARNING, "lost"))
     handler.info("disksnap.access", "GET /x -> 200 OK", {})
     assert capsys.readouterr().err.count("--- Logging error ---") == 2  # reported, as logging does
+
+
+def test_kept_lines_are_written_at_exit_even_after_logging_is_configured_again() -> None:
+    """uvicorn calls ``logging.config.dictConfig``, after which ``logging.shutdown``
+    no longer flushes the handlers made before it."""
+    program = (
+        "import logging, logging.config\n"
+        "from disksnap.service.logs import configure\n"
+        "configure()\n"
+        "logging.config.dictConfig({'version': 1, 'disable_existing_loggers': False})\n"
+        "logging.getLogger('disksnap').info('stopped')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert [json.loads(line)["message"] for line in done.stderr.splitlines()] == ["stopped"]

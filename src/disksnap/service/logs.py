@@ -9,6 +9,7 @@ sets this up."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import sys
@@ -182,6 +183,9 @@ def configure(level: int = logging.INFO) -> None:
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = BatchedHandler()
     handler.setFormatter(JsonFormatter())
+    # logging.shutdown writes the kept lines at exit only for handlers it still knows,
+    # and a later logging.config.dictConfig (uvicorn's) makes it forget them.
+    atexit.register(handler.flush)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
