@@ -92,11 +92,10 @@ class BatchedHandler(logging.Handler):
 
     def info(self, logger: str, message: str, extras: dict[str, object]) -> None:
         """Keep the line that ``logging.getLogger(logger).info(message, extra=extras)``
-        would reach this handler with, made without a ``LogRecord`` (``log_call``)."""
+        would reach this handler with, made without a ``LogRecord`` (``log_call``, which
+        calls it only while the handler's formatter is a ``JsonFormatter``)."""
         formatter = self.formatter
-        if not isinstance(formatter, JsonFormatter):
-            logging.getLogger(logger).info("%s", message, extra=extras)
-            return
+        assert isinstance(formatter, JsonFormatter)
         self.acquire()
         try:
             self._keep(formatter.line(time.time(), "INFO", logger, message, extras), urgent=False)
@@ -158,16 +157,18 @@ class BatchedHandler(logging.Handler):
 
 def log_call(logger: logging.Logger, message: str, extras: dict[str, object]) -> None:
     """A call's access line, as ``logger.info(message, extra=extras)`` writes it. With
-    logging as ``configure`` sets it up (one ``BatchedHandler`` on the root logger, the
-    logger handing its lines up to it), the line goes straight to that handler: the
-    ``LogRecord`` and the logging machinery around it were a fifth of a cached Get's
-    CPU (served, 20,000 Gets at 50 clients: 101-110 us each with them, 78-83 without)."""
+    logging as ``configure`` sets it up (one ``BatchedHandler`` with a ``JsonFormatter``
+    on the root logger, the logger handing its lines up to it), the line goes straight
+    to that handler: the ``LogRecord`` and the logging machinery around it were a fifth
+    of a cached Get's CPU (served, 20,000 Gets at 50 clients: 101-110 us each with
+    them, 78-83 without)."""
     if not logger.isEnabledFor(logging.INFO):
         return
     handlers = logging.root.handlers
     if (
         len(handlers) == 1
         and isinstance(handlers[0], BatchedHandler)
+        and isinstance(handlers[0].formatter, JsonFormatter)
         and not logger.handlers
         and logger.propagate
         and not logger.filters
