@@ -355,21 +355,34 @@ def test_the_log_is_rewritten_with_its_open_records_as_it_grows(
     monkeypatch.setattr(checkpoint_log, "COMPACT_BYTES", 4 * KiB)
     path = tmp_path / "checkpoints.log"
     log = CheckpointLog(path)
-    log.frozen(small_checkpoint_info("keep"), ChangeMap(4))
+    kept = ChangeMap(4)
+    kept.mark(1, 2)
+    log.frozen(small_checkpoint_info("keep"), kept)
+    log.sealed("keep")
     for i in range(200):
         info = replace(small_checkpoint_info(f"s{i}"), disk_id=f"d{i % 2}", sequence=i + 1)
         log.frozen(info, ChangeMap(4))
         log.done(info)
     assert path.stat().st_size < 8 * KiB
     log.close()
+
+    def assert_kept(log: CheckpointLog) -> None:
+        assert list(log.open) == ["keep"]
+        info, frozen = log.open["keep"]
+        assert info == small_checkpoint_info("keep")
+        assert frozen.changed() == [1, 2]
+        assert log.sealed_ids == {"keep"}
+
     again = CheckpointLog(path)
-    assert list(again.open) == ["keep"]
+    assert_kept(again)
     # Each disk's newest base outlives the rewrites until start-up saves it in disk.json.
     assert again.bases == {"d0": (199, "s198"), "d1": (200, "s199")}
     again.bases_saved()
-    again.compact()
+    again.compact()  # the open record as read from the file
     again.close()
-    assert CheckpointLog(path).bases == {}
+    last = CheckpointLog(path)
+    assert last.bases == {}
+    assert_kept(last)
 
 
 def test_a_deleted_disk_s_logged_base_is_withdrawn(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ stop there is no file and the engine treats the map as untrusted.
 from __future__ import annotations
 
 import struct
+import threading
 from pathlib import Path
 
 import blake3
@@ -22,6 +23,23 @@ from disksnap.engine.fileio import write_file_atomic
 MAGIC = b"DSCM"
 VERSION = 1
 _HEAD = struct.Struct("<4sB3xQ")
+# zstd contexts are costly to make (a checkpoint encodes a map) and not to be shared
+# between threads at once: one pair per thread.
+_zstd = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    c: zstandard.ZstdCompressor | None = getattr(_zstd, "compressor", None)
+    if c is None:
+        c = _zstd.compressor = zstandard.ZstdCompressor(level=1)
+    return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d: zstandard.ZstdDecompressor | None = getattr(_zstd, "decompressor", None)
+    if d is None:
+        d = _zstd.decompressor = zstandard.ZstdDecompressor()
+    return d
 
 
 class ChangeMapError(ValueError):
@@ -66,7 +84,7 @@ class ChangeMap:
 
     def encode(self) -> bytes:
         head = _HEAD.pack(MAGIC, VERSION, len(self.flags))
-        body = head + zstandard.ZstdCompressor(level=1).compress(bytes(self.flags))
+        body = head + _compressor().compress(bytes(self.flags))
         return body + blake3.blake3(body).digest()
 
     @classmethod
@@ -77,7 +95,7 @@ class ChangeMap:
         if magic != MAGIC or version != VERSION:
             raise ChangeMapError("not a change map")
         try:
-            flags = zstandard.ZstdDecompressor().decompress(data[_HEAD.size : -32])
+            flags = _decompressor().decompress(data[_HEAD.size : -32])
         except zstandard.ZstdError as e:
             raise ChangeMapError(f"change map body unreadable: {e}") from e
         return cls(count, bytearray(flags))

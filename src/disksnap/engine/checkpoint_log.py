@@ -28,11 +28,11 @@ and whenever it has grown by ``COMPACT_BYTES``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import threading
 import zlib
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class CheckpointLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.open: dict[str, tuple[CheckpointInfo, ChangeMap]] = {}
+        self._lines: dict[str, bytes] = {}  # each open checkpoint's frozen record, as written
         self.sealed_ids: set[str] = set()  # open and sealed
         self.closed: dict[str, str] = {}  # snapshot id -> DONE or ABORTED, read at start-up
         # Disk id -> (sequence, snapshot id) of its newest snapshot published since the
@@ -76,7 +77,7 @@ class CheckpointLog:
             record = _decode(line)
             if record is None:
                 break
-            self._apply(record)
+            self._apply(record, line)
             if record["op"] in (DONE, ABORTED):
                 self.closed[str(record["id"])] = str(record["op"])
             elif record["op"] == FROZEN:
@@ -87,7 +88,14 @@ class CheckpointLog:
             os.fsync(fd)
         return fd
 
-    def _apply(self, record: dict[str, Any]) -> None:
+    def _apply(
+        self,
+        record: dict[str, Any],
+        line: bytes,
+        opened: tuple[CheckpointInfo, ChangeMap] | None = None,
+    ) -> None:
+        """Take in ``record`` (written as ``line``). A frozen record appended now comes
+        with what it was made of (``opened``); one read from the file is decoded."""
         snapshot_id = str(record["id"])
         if record["op"] == DELETED:
             self.bases.pop(snapshot_id, None)  # the id is the disk's
@@ -95,14 +103,17 @@ class CheckpointLog:
         if record["op"] == DONE and "disk" in record:  # older logs' records have none
             self.bases[str(record["disk"])] = (int(record["seq"]), snapshot_id)
         if record["op"] == FROZEN:
-            info = CheckpointInfo(**record["info"])
-            changed = ChangeMap.decode(base64.b64decode(record["changed"]))
-            self.open[snapshot_id] = (info, changed)
+            if opened is None:
+                info = CheckpointInfo(**record["info"])
+                opened = (info, ChangeMap.decode(base64.b64decode(record["changed"])))
+            self.open[snapshot_id] = opened
+            self._lines[snapshot_id] = line
         elif record["op"] == SEALED:
             if snapshot_id in self.open:
                 self.sealed_ids.add(snapshot_id)
         else:
             self.open.pop(snapshot_id, None)
+            self._lines.pop(snapshot_id, None)
             self.sealed_ids.discard(snapshot_id)
 
     # --- records --------------------------------------------------------------------
@@ -111,7 +122,7 @@ class CheckpointLog:
         """Durably record a checkpoint taken: start-up freezes it again unless it is
         closed or has its directory by then. ``sync=False``: written, durable only once
         ``sync`` (or any later synced record) returns."""
-        self._append(_frozen_record(info, changed), sync=sync)
+        self._append(_frozen_record(info, changed), sync=sync, opened=(info, changed))
 
     def sealed(self, snapshot_id: str) -> None:
         """Durably record that the checkpoint's directory is in place."""
@@ -147,11 +158,17 @@ class CheckpointLog:
             written = self._written
         self._sync(written)
 
-    def _append(self, record: dict[str, Any], *, sync: bool = True) -> None:
+    def _append(
+        self,
+        record: dict[str, Any],
+        *,
+        sync: bool = True,
+        opened: tuple[CheckpointInfo, ChangeMap] | None = None,
+    ) -> None:
         line = _encode(record)
         with self._lock:
             write_all(self._fd, [line])
-            self._apply(record)
+            self._apply(record, line, opened)
             self._written += 1
             mine = self._written
             self._grown += len(line)
@@ -177,8 +194,8 @@ class CheckpointLog:
         ``disk.json`` (a crash leaves the old file or the new one)."""
         with self._sync_lock, self._lock:
             records = [_encode(_done_record(d, *base)) for d, base in self.bases.items()]
-            for sid, entry in self.open.items():
-                records.append(_encode(_frozen_record(*entry)))
+            for sid in self.open:
+                records.append(self._lines[sid])
                 if sid in self.sealed_ids:
                     records.append(_encode({"op": SEALED, "id": sid}))
             body = b"".join(records)
@@ -206,7 +223,13 @@ class CheckpointLog:
 
 def _frozen_record(info: CheckpointInfo, changed: ChangeMap) -> dict[str, Any]:
     changes = base64.b64encode(changed.encode()).decode()
-    return {"op": FROZEN, "id": info.snapshot_id, "info": asdict(info), "changed": changes}
+    fields = {name: getattr(info, name) for name in _INFO_FIELDS}  # asdict copies deeply
+    return {"op": FROZEN, "id": info.snapshot_id, "info": fields, "changed": changes}
+
+
+_INFO_FIELDS = tuple(f.name for f in dataclasses.fields(CheckpointInfo))
+# One encoder for every record (``json.dumps`` with options makes one per call).
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 def _done_record(disk_id: str, sequence: int, snapshot_id: str) -> dict[str, Any]:
@@ -214,7 +237,7 @@ def _done_record(disk_id: str, sequence: int, snapshot_id: str) -> dict[str, Any
 
 
 def _encode(record: dict[str, Any]) -> bytes:
-    body = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+    body = _JSON.encode(record).encode()
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
