@@ -125,3 +125,24 @@ def test_role_bindings(meta: Meta) -> None:
         assert tx.roles.revoke(FOLDER, SUBJECT, "viewer") is True
         assert tx.roles.revoke(FOLDER, SUBJECT, "viewer") is False
         assert tx.roles.roles_of(SUBJECT, FOLDER) == {"compute.editor"}
+
+
+def test_a_token_with_its_roles_on_one_folder(meta: Meta) -> None:
+    with meta.transaction() as tx:
+        seed(tx)
+        token = tx.tokens.insert("s3cret", subject_id=SUBJECT, created_at=T0, expires_at=at(60))
+        tx.subjects.insert(Subject("ajeother", "other", SubjectKind.USER, None, T0))
+        tx.roles.grant(FOLDER, SUBJECT, "compute.editor")
+        tx.roles.grant(FOLDER, SUBJECT, "viewer")
+        tx.roles.grant(OTHER_FOLDER, SUBJECT, "admin")
+        tx.roles.grant(FOLDER, "ajeother", "admin")  # another subject's: not the token's
+    with meta.transaction(readonly=True) as tx:
+        found = tx.tokens.find_valid_with_roles("s3cret", now=at(10), folder_id=FOLDER)
+        assert found == (token, frozenset({"compute.editor", "viewer"}))
+        found = tx.tokens.find_valid_with_roles("s3cret", now=at(10), folder_id=OTHER_FOLDER)
+        assert found == (token, frozenset({"admin"}))
+        # No role on the folder: the token all the same.
+        found = tx.tokens.find_valid_with_roles("s3cret", now=at(10), folder_id="b1gmissing")
+        assert found == (token, frozenset())
+        assert tx.tokens.find_valid_with_roles("wrong", now=at(10), folder_id=FOLDER) is None
+        assert tx.tokens.find_valid_with_roles("s3cret", now=at(60), folder_id=FOLDER) is None

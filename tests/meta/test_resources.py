@@ -210,3 +210,24 @@ def test_usage_and_count_by_disk(meta: Meta) -> None:
         statuses = [SnapshotStatus.ERROR, SnapshotStatus.DELETING]
         assert tx.snapshots.count_by_disk("d", statuses) == 0
         assert tx.snapshots.count_by_disk("nope") == 0
+
+
+def test_a_disk_locked_with_its_snapshots_counted(meta: Meta) -> None:
+    creating, ready = SnapshotStatus.CREATING, SnapshotStatus.READY
+    with meta.transaction() as tx:
+        seed(tx)
+        tx.disks.insert(disk("epd1"))
+        tx.disks.insert(disk("epd2"))
+        tx.snapshots.insert(snapshot("fd81", source_disk_id="epd1", status=creating))
+        tx.snapshots.insert(snapshot("fd82", source_disk_id="epd1"))
+        tx.snapshots.insert(snapshot("fd83", source_disk_id="epd1"))
+        tx.snapshots.insert(snapshot("fd84", source_disk_id="epd2", status=creating))
+    with meta.transaction() as tx:
+        assert tx.disks.get_locked_counting("epd1", [creating]) == (tx.disks.get("epd1"), 1)
+        assert tx.disks.get_locked_counting("epd1", [ready]) == (tx.disks.get("epd1"), 2)
+        assert tx.disks.get_locked_counting("epd1", [creating, ready])[1] == 3
+        assert tx.disks.get_locked_counting("epd2", [ready]) == (tx.disks.get("epd2"), 0)
+        tx.snapshots.insert(snapshot("fd85", source_disk_id="epd2", status=creating))
+        assert tx.disks.get_locked_counting("epd2", [creating])[1] == 2  # this transaction's
+        with pytest.raises(DiskNotFound):
+            tx.disks.get_locked_counting("epdmissing", [creating])

@@ -34,7 +34,14 @@ def counted(tx: Transaction, folder_id: str) -> tuple[Usage, Usage]:
 
 
 def kept(tx: Transaction, folder_id: str) -> tuple[Usage, Usage]:
-    return tx.disks.usage(folder_id), tx.snapshots.usage(folder_id)
+    usage = tx.disks.usage(folder_id), tx.snapshots.usage(folder_id)
+    # The quota check's statement reads the same usage.
+    within = tx.disks.usage_within(folder_id, LIMITS), tx.snapshots.usage_within(folder_id, {})
+    assert (within[0][0], within[1][0]) == usage
+    return usage
+
+
+LIMITS = {"compute.disks.count": 32, "compute.disks.size": 1 << 42}
 
 
 @pytest.mark.parametrize("seed_value", range(4))
@@ -153,3 +160,23 @@ def test_upgrading_to_0004_counts_what_folders_already_use(tmp_path: Path) -> No
             assert tx.snapshots.usage(FOLDER) == Usage(3, 31)
     finally:
         meta.close()
+
+
+def test_usage_within_reads_the_folder_s_own_limits_or_the_defaults(meta: Meta) -> None:
+    defaults = {"compute.snapshots.count": 32, "compute.snapshots.size": 400, "other": 7}
+    with meta.transaction() as tx:
+        seed(tx)
+        tx.quotas.set(FOLDER, "compute.snapshots.size", 5)
+        tx.quotas.set(OTHER_FOLDER, "compute.snapshots.count", 0)
+        tx.snapshots.insert(snapshot("fd81", storage_size=3))
+    with meta.transaction(readonly=True) as tx:
+        for folder in (FOLDER, OTHER_FOLDER, "b1gmissing"):
+            usage, limits = tx.snapshots.usage_within(folder, defaults)
+            assert usage == tx.snapshots.usage(folder)
+            assert limits == tx.quotas.limits(folder, defaults)
+        assert tx.snapshots.usage_within(FOLDER, defaults) == (
+            Usage(1, 3),
+            {"compute.snapshots.count": 32, "compute.snapshots.size": 5, "other": 7},
+        )
+        assert tx.snapshots.usage_within(OTHER_FOLDER, defaults)[1]["compute.snapshots.count"] == 0
+        assert tx.snapshots.usage_within("b1gmissing", defaults) == (Usage(0, 0), defaults)

@@ -104,6 +104,21 @@ _ROLES_OF = sa.select(s.role_bindings.c.role).where(
     s.role_bindings.c.folder_id == sa.bindparam("folder_id"),
 )
 
+# A token and its subject's roles on one folder (no role: one row, role NULL).
+_TOKEN_AND_ROLES = (
+    sa.select(s.tokens, s.role_bindings.c.role)
+    .select_from(
+        s.tokens.outerjoin(
+            s.role_bindings,
+            sa.and_(
+                s.role_bindings.c.subject_id == s.tokens.c.subject_id,
+                s.role_bindings.c.folder_id == sa.bindparam("folder_id"),
+            ),
+        )
+    )
+    .where(s.tokens.c.hash == sa.bindparam("hash"))
+)
+
 
 def _token(row: sa.RowMapping) -> Token:
     return Token(
@@ -163,6 +178,20 @@ class Tokens(Repository):
             return None
         token = _token(row)
         return token if token.valid_at(now) else None
+
+    def find_valid_with_roles(
+        self, secret: str, *, now: dt.datetime, folder_id: str
+    ) -> tuple[Token, frozenset[str]] | None:
+        """``find_valid`` and the roles its subject holds on ``folder_id``
+        (``Roles.roles_of``), read in one statement."""
+        params = {"hash": hash_token(secret), "folder_id": folder_id}
+        rows = self._conn.execute(_TOKEN_AND_ROLES, params).mappings().all()
+        if not rows:
+            return None
+        token = _token(rows[0])
+        if not token.valid_at(now):
+            return None
+        return token, frozenset(row["role"] for row in rows if row["role"] is not None)
 
     def revoke(self, token_hash: str, *, at: dt.datetime) -> Token:
         """Mark revoked from ``at`` on (an earlier revocation stands); raise ``TokenNotFound``."""

@@ -92,10 +92,38 @@ class _Statements:
         self.kept_usage = sa.select(kept.records, kept.total_size).where(
             kept.folder_id == sa.bindparam("folder_id"), kept.kind == table.name
         )
+        self._usage_and_limits: dict[tuple[bool, int], sa.Select[Any]] = {}
         count = sa.select(sa.func.count()).where(c[count_column] == sa.bindparam("value"))
         statuses = c.status.in_(sa.bindparam("statuses", expanding=True))
         self.count_by = {False: count, True: count.where(statuses)}
         self._updates: dict[frozenset[str], sa.Update] = {}
+
+    def usage_and_limits(self, *, kept: bool, metrics: int) -> sa.Select[Any]:
+        """One row: ``usage`` (``kept``: ``kept_usage``, 0 rows read as NULLs) and the
+        folder's own limit (or NULL) for each of the ``metrics`` metrics ``:m<i>``."""
+        key = (kept, metrics)
+        statement = self._usage_and_limits.get(key)
+        if statement is None:
+            q = s.quotas.c
+            folder: sa.BindParameter[str] = sa.bindparam("folder_id")
+            limits = [
+                sa.select(q.limit_value)
+                .where(q.folder_id == folder, q.metric == sa.bindparam(f"m{i}"))
+                .scalar_subquery()
+                for i in range(metrics)
+            ]
+            if kept:
+                k = s.folder_usage.c
+                row = (k.folder_id == folder, k.kind == self.table.name)
+                statement = sa.select(
+                    sa.select(k.records).where(*row).scalar_subquery(),
+                    sa.select(k.total_size).where(*row).scalar_subquery(),
+                    *limits,
+                )
+            else:
+                statement = self.usage.add_columns(*limits)
+            self._usage_and_limits[key] = statement
+        return statement
 
     def update(self, fields: frozenset[str]) -> sa.Update:
         statement = self._updates.get(fields)
@@ -204,6 +232,21 @@ class _Resources(Repository, Generic[R]):
         count, total = self._conn.execute(self.statements.usage, params).one()
         return Usage(count=int(count), size=int(total))
 
+    def usage_within(
+        self, folder_id: str, defaults: Mapping[str, int]
+    ) -> tuple[Usage, dict[str, int]]:
+        """``usage`` and the folder's limits for the metrics of ``defaults`` (its own
+        where it has one, else the default: as ``Quotas.limits``), in one statement."""
+        metrics = list(defaults)
+        kept = self._conn.dialect.name == SQLITE
+        statement = self.statements.usage_and_limits(kept=kept, metrics=len(metrics))
+        params = {"folder_id": folder_id, **{f"m{i}": m for i, m in enumerate(metrics)}}
+        count, total, *own = self._conn.execute(statement, params).one()
+        limits = {
+            m: d if v is None else int(v) for (m, d), v in zip(defaults.items(), own, strict=True)
+        }
+        return Usage(count=int(count or 0), size=int(total or 0)), limits
+
     def _count_by(self, value: str, statuses: Collection[str] | None) -> int:
         """How many records have ``value`` in the table's count column (and a status in
         ``statuses``)."""
@@ -252,6 +295,20 @@ class Disks(_Resources[Disk]):
 
     def _missing(self, record_id: str) -> DisksnapError:
         return DiskNotFound(record_id)
+
+    def get_locked_counting(
+        self, disk_id: str, statuses: Collection[SnapshotStatus]
+    ) -> tuple[Disk, int]:
+        """The disk, locked (``get(for_update=True)``; raise ``DiskNotFound``), and how
+        many of its snapshots have a status in ``statuses`` (``count_by_disk``). On SQLite,
+        whose one writer excludes every other change, in one statement; on PostgreSQL
+        counted once the lock is held, so that no change committed meanwhile is missed."""
+        if self._conn.dialect.name != SQLITE:
+            disk = self.get(disk_id, for_update=True)
+            return disk, Snapshots(self._conn, self._clock).count_by_disk(disk_id, statuses)
+        params = {"id": disk_id, "statuses": [status.value for status in statuses]}
+        row = self._one(_DISK_COUNTING, lambda: DiskNotFound(disk_id), params)
+        return self._record(row), int(row["snapshots_counted"])
 
     def count_by_snapshot(
         self, snapshot_id: str, statuses: Collection[DiskStatus] | None = None
@@ -315,3 +372,15 @@ class Snapshots(_Resources[Snapshot]):
         """How many snapshots have ``disk_id`` as source (only those in ``statuses``)."""
         values = None if statuses is None else [status.value for status in statuses]
         return self._count_by(disk_id, values)
+
+
+# A disk and how many of its snapshots have one of ``:statuses`` (``get_locked_counting``).
+_DISK_COUNTING = Disks.by_id.add_columns(
+    sa.select(sa.func.count())
+    .where(
+        s.snapshots.c.source_disk_id == s.disks.c.id,
+        s.snapshots.c.status.in_(sa.bindparam("statuses", expanding=True)),
+    )
+    .scalar_subquery()
+    .label("snapshots_counted")
+)

@@ -93,11 +93,15 @@ class Call:
         self.ctx = ctx
         self._subject: str | None = None
         self._reading: Transaction | None = None
+        # The caller's roles on one folder, read with its token; kept while the
+        # transaction they were read in serves the call (``_serving``).
+        self._roles: tuple[str, frozenset[str]] | None = None
 
-    def authenticate(self) -> None:
+    def authenticate(self, folder_id: str | None = None) -> None:
         """Unauthenticated unless the call carries a valid token; then InvalidArgument
-        if its idempotency key is too long."""
-        _ = self.subject
+        if its idempotency key is too long. With ``folder_id``, the caller's roles on
+        that folder are read with the token, for ``require`` in the same transaction."""
+        self._authenticate(folder_id)
         check_idempotency_key(self.ctx)
 
     @property
@@ -105,18 +109,23 @@ class Call:
         return self._subject is not None
 
     def grouped(
-        self, work: Callable[[Transaction], T], *, before_commit: Callable[[], None] | None = None
+        self,
+        work: Callable[[Transaction], T],
+        *,
+        before_commit: Callable[[], None] | None = None,
+        folder_id: str | None = None,
     ) -> T:
         """``work(tx)`` for a changing method that checks and changes in one write
         transaction, which it may share with other calls' (``Meta.grouped``: group
         commit), the caller authenticated in it first (its reads, such as ``subject``,
-        use it too). A method the dispatcher lists in ``CHECKS_FIRST`` is authenticated
-        here rather than in a transaction of its own."""
+        use it too; with ``folder_id``, the folder whose roles ``work`` will require).
+        A method the dispatcher lists in ``CHECKS_FIRST`` is authenticated here rather
+        than in a transaction of its own."""
         assert self._reading is None, "a changing transaction inside a reading one"
 
         def piece(tx: Transaction) -> T:
             with self._serving(tx):
-                self.authenticate()
+                self.authenticate(folder_id)
                 return work(tx)
 
         return self.env.meta.grouped(piece, before_commit=before_commit)
@@ -126,16 +135,27 @@ class Call:
         """The caller, looked up by its token's hash on first use (in the call's read
         transaction, if one is open). Never cached beyond the call: a token revoked a
         moment ago is refused at once."""
-        if self._subject is None:
-            secret = bearer_token(self.ctx.authorization)
-            with self.reading() as tx:
-                token = tx.tokens.find_valid(secret, now=self.env.clock.now())
-            if token is None:
-                raise Unauthenticated("The token is invalid, expired or revoked")
-            self._subject = token.subject_id
-            # valid now, so a revocation on record is a future one
-            ends = [t for t in (token.expires_at, token.revoked_at) if t is not None]
-            self.ctx.notes.valid_until = min(ends, default=None)
+        return self._authenticate(None)
+
+    def _authenticate(self, folder_id: str | None) -> str:
+        if self._subject is not None:
+            return self._subject
+        secret = bearer_token(self.ctx.authorization)
+        now = self.env.clock.now()
+        with self.reading() as tx:
+            if folder_id is None:
+                token = tx.tokens.find_valid(secret, now=now)
+            else:
+                found = tx.tokens.find_valid_with_roles(secret, now=now, folder_id=folder_id)
+                token = None if found is None else found[0]
+                if found is not None:
+                    self._roles = (folder_id, found[1])  # until ``_serving`` ends
+        if token is None:
+            raise Unauthenticated("The token is invalid, expired or revoked")
+        self._subject = token.subject_id
+        # valid now, so a revocation on record is a future one
+        ends = [t for t in (token.expires_at, token.revoked_at) if t is not None]
+        self.ctx.notes.valid_until = min(ends, default=None)
         return self._subject
 
     @contextlib.contextmanager
@@ -158,10 +178,16 @@ class Call:
             yield
         finally:
             self._reading = None
+            self._roles = None
 
     def require(self, tx: Transaction, folder_id: str, access: Access) -> None:
         """PermissionDenied unless the caller has a role on the folder granting access."""
-        check_access(set(tx.roles.roles_of(self.subject, folder_id)), access, folder_id)
+        subject = self.subject
+        if self._roles is not None and self._roles[0] == folder_id and tx is self._reading:
+            roles = self._roles[1]
+        else:
+            roles = tx.roles.roles_of(subject, folder_id)
+        check_access(set(roles), access, folder_id)
         if access is Access.READ:
             self.ctx.notes.readable_folder = folder_id
 

@@ -188,8 +188,7 @@ def _source_snapshot(tx: Transaction, call: Call, request: pb.CreateDiskRequest)
 
 def _check_quota(tx: Transaction, call: Call, folder_id: str, *, count: int, size: int) -> None:
     """Adding ``count`` disks and ``size`` bytes stays within the folder's limits."""
-    limits = tx.quotas.limits(folder_id, call.env.settings.quotas)
-    usage = tx.disks.usage(folder_id)
+    usage, limits = tx.disks.usage_within(folder_id, call.env.settings.quotas)
     if count and usage.count + count > limits["compute.disks.count"]:
         raise QuotaExceeded("compute.disks.count")
     if usage.size + size > limits["compute.disks.size"]:

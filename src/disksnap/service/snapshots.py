@@ -90,6 +90,7 @@ def create(request: Message, call: Call) -> Message:
         op = call.grouped(
             lambda tx: _create(tx, call, request, taken),
             before_commit=env.engine.sync_checkpoints,  # the checkpoints, then their records
+            folder_id=request.folder_id,
         )
     except BaseException:
         for snapshot_id in taken:  # taken, but the snapshot was not committed
@@ -166,19 +167,18 @@ def _create(
 def _disk_to_snapshot(tx: Transaction, call: Call, request: pb.CreateSnapshotRequest) -> Disk:
     """The disk ``request`` names, if the caller (who may write the folder) may read it
     and it is READY with no snapshot in flight."""
-    disk = tx.disks.get(request.disk_id, for_update=True)
+    disk, in_flight = tx.disks.get_locked_counting(request.disk_id, [SnapshotStatus.CREATING])
     if disk.folder_id != request.folder_id:
         call.require(tx, disk.folder_id, Access.READ)
     if disk.status is not DiskStatus.READY:
         raise d.FailedPrecondition(f"Disk {disk.id} is {disk.status.value}, not READY")
-    if tx.snapshots.count_by_disk(disk.id, [SnapshotStatus.CREATING]):
+    if in_flight:
         raise d.FailedPrecondition(f"Another snapshot of disk {disk.id} is being created")
     return disk
 
 
 def _check_quota(tx: Transaction, call: Call, folder_id: str) -> None:
-    limits = tx.quotas.limits(folder_id, call.env.settings.quotas)
-    usage = tx.snapshots.usage(folder_id)
+    usage, limits = tx.snapshots.usage_within(folder_id, call.env.settings.quotas)
     if usage.count + 1 > limits["compute.snapshots.count"]:
         raise QuotaExceeded("compute.snapshots.count")
     if usage.size >= limits["compute.snapshots.size"]:
