@@ -112,7 +112,17 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     hydrator.start()
     # httptools (C) rather than h11 (pure Python) parses HTTP/1.1: named, so that a
     # missing parser fails the start instead of silently costing CPU on every request.
-    config = uvicorn.Config(app, http="httptools", lifespan="off", log_level="warning")
+    # The API logs each call itself (``log_call``): uvicorn's access log would only
+    # format a path per response for a logger that drops it. Nothing reads the client's
+    # address, so X-Forwarded-* headers are not trusted either.
+    config = uvicorn.Config(
+        app,
+        http="httptools",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+    )
     settle_heap()
     server = uvicorn.Server(config)
     # uvicorn handles SIGINT/SIGTERM while it runs, then re-raises the signal to the

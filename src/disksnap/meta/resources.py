@@ -82,6 +82,7 @@ class _Statements:
     def __init__(self, table: sa.Table, *, size_column: str, count_column: str) -> None:
         c = table.c
         self.table = table
+        self.columns = tuple(column.name for column in table.c)
         self.insert = table.insert()
         self.delete = table.delete().where(c.id == sa.bindparam("id"))
         total = sa.func.coalesce(sa.func.sum(c[size_column]), 0)
@@ -159,7 +160,7 @@ class _Resources(Repository, Generic[R]):
 
     def insert(self, record: R) -> None:
         """Raise ``DuplicateId``, ``NameTaken`` or ``FolderNotFound``."""
-        values = {column.name: _db_value(getattr(record, column.name)) for column in self.table.c}
+        values = {name: _db_value(getattr(record, name)) for name in self.statements.columns}
         translate = self._translate(record.id, record.name, record.folder_id)
         execute_checked(self._conn, self.statements.insert, translate, values)
 
