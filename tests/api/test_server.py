@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 from google.protobuf.message import Message
+from starlette.responses import JSONResponse
 from yandex.cloud.compute.v1 import snapshot_pb2, snapshot_service_pb2, zone_pb2, zone_service_pb2
 from yandex.cloud.operation import operation_pb2
 
 from disksnap.api.rest.openapi import build_openapi
 from disksnap.api.rest.routes import build_route_table
-from disksnap.api.rest.server import create_app
+from disksnap.api.rest.server import JsonResponse, create_app
 from disksnap.domain.errors import Code, DisksnapError, NotFound
 from disksnap.service.context import CallContext
 from tests.api.serving import call, serving
@@ -166,3 +167,17 @@ def test_openapi_and_metrics(server: tuple[str, Recorder]) -> None:
         'disksnap_rest_requests_total{code="OK",method="yandex.cloud.compute.v1.ZoneService.Get"}'
         in text
     )
+
+
+def test_json_bodies_are_the_bytes_starlette_would_send() -> None:
+    content = {
+        "id": "fd8x",
+        "labels": {"env": "prod", "имя": "диск ü 🚀"},
+        "sizes": [0, -1, 2**63 - 1],
+        "done": True,
+        "error": None,
+        "escapes": 'quote " backslash \\ newline \n tab \t nul \x00',
+    }
+    ours, theirs = JsonResponse(content), JSONResponse(content)
+    assert ours.body == theirs.body
+    assert ours.headers["content-type"] == theirs.headers["content-type"]

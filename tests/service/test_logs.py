@@ -41,6 +41,20 @@ def test_log_lines_are_json_with_request_id_and_extras() -> None:
     assert "request_id" not in json.loads(JsonFormatter().format(record))
 
 
+def test_any_value_is_written_and_any_text_kept() -> None:
+    class Odd:
+        def __str__(self) -> str:
+            return "odd"
+
+    formatter = JsonFormatter()
+    extras: dict[str, object] = {"thing": Odd(), "map": {1: "one"}, "name": "диск ü"}
+    entry = json.loads(formatter.line(0.0, "INFO", "x", "hello", extras))
+    assert (entry["thing"], entry["map"], entry["name"]) == ("odd", {"1": "one"}, "диск ü")
+    # A lone surrogate (text decoded with surrogateescape) is no UTF-8: escaped instead.
+    entry = json.loads(formatter.line(0.0, "INFO", "x", "bad \udc80 byte", {}))
+    assert entry["message"] == "bad \udc80 byte"
+
+
 def test_configured_logging_writes_json_lines_with_the_callers_request_id(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
