@@ -105,6 +105,26 @@ def test_second_snapshot_while_one_is_creating_and_deleting_a_creating_one(
     create(client, admin.folder_id, "disk1")  # fine once the first is READY
 
 
+def test_the_record_of_a_snapshot_in_flight_refuses_a_second_one(
+    env: Env, admin: Admin, client: Client
+) -> None:
+    """Once its build has published, the engine no longer holds the first snapshot's
+    checkpoint; until a worker records it READY, the database still says CREATING, and
+    that refuses a second snapshot of the disk."""
+    add_disk(env, admin.folder_id, "disk1")
+    first = meta_of(create(client, admin.folder_id, "disk1")).snapshot_id
+    env.engine.build_snapshot(first)
+    assert env.engine.pending_checkpoints() == []
+    with pytest.raises(d.FailedPrecondition, match="being created"):
+        create(client, admin.folder_id, "disk1")
+    assert env.engine.pending_checkpoints() == []  # the refused one took none
+    client.work()
+    listed = client(f"{S}.List", pb.ListSnapshotsRequest(folder_id=admin.folder_id))
+    assert isinstance(listed, pb.ListSnapshotsResponse)
+    assert [(x.id, x.status) for x in listed.snapshots] == [(first, snapshot_pb2.Snapshot.READY)]
+    create(client, admin.folder_id, "disk1")
+
+
 def test_storage_size_is_the_delta_and_moves_on_delete(
     env: Env, admin: Admin, client: Client
 ) -> None:
