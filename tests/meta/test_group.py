@@ -201,3 +201,71 @@ def test_a_change_that_gets_no_turn_is_withdrawn(tmp_path: Path) -> None:
         assert _folders(meta) == ["b1gnext"]
     finally:
         meta.close()
+
+
+def test_changes_queued_while_a_group_commits_go_together_in_the_next(
+    sqlite_meta: Meta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader, done with its group, hands the lead to one waiting caller, whose
+    group takes every change queued meanwhile."""
+    begun = count_transactions(sqlite_meta, monkeypatch)
+    running, release = threading.Event(), threading.Event()
+
+    def slow(tx: Transaction) -> str:
+        running.set()
+        assert release.wait(10)
+        return _insert("b1gfirst")(tx)
+
+    callers = Callers(sqlite_meta)
+    callers.call(0, slow, None)
+    assert running.wait(10)  # the first group holds the writer
+    for n in range(1, 6):
+        callers.call(n, _insert(f"b1g{n}"), None)
+    wait_queued(sqlite_meta, 5)
+    release.set()
+    for thread in callers.threads:
+        thread.join(10)
+    assert callers.errors == {}
+    assert callers.results == {0: "b1gfirst", **{n: f"b1g{n}" for n in range(1, 6)}}
+    assert begun == [False, False]  # the first group, then the five together
+    assert meta_is_idle(sqlite_meta)
+
+
+def test_a_change_that_waits_too_long_behind_a_group_is_withdrawn(tmp_path: Path) -> None:
+    """A caller whose change no leader took within the timeout gets MetaUnavailable;
+    the group in progress and the changes after it are not held up."""
+    meta = Meta.open(f"sqlite:///{tmp_path / 'meta.db'}", FakeClock(), busy_timeout=0.1)
+    running, release = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def slow(tx: Transaction) -> str:
+        running.set()
+        assert release.wait(10)
+        return _insert("b1gslow")(tx)
+
+    def lead() -> None:
+        outcome["slow"] = meta.grouped(slow)
+
+    try:
+        leader = threading.Thread(target=lead)
+        leader.start()
+        assert running.wait(10)
+        with pytest.raises(MetaUnavailable):
+            meta.grouped(_insert("b1glate"))  # queued behind the slow group: 0.1 s
+        assert meta.queued_changes == 0
+        release.set()
+        leader.join(10)
+        assert outcome == {"slow": "b1gslow"}
+        assert meta.grouped(_insert("b1gnext")) == "b1gnext"
+        assert _folders(meta) == ["b1gnext", "b1gslow"]
+    finally:
+        meta.close()
+
+
+def meta_is_idle(meta: Meta) -> bool:
+    """No change queued, and the next one leads at once (no leader left behind)."""
+    done: list[str] = []
+    thread = threading.Thread(target=lambda: done.append(meta.grouped(_insert("b1gidle"))))
+    thread.start()
+    thread.join(5)
+    return meta.queued_changes == 0 and done == ["b1gidle"]

@@ -14,6 +14,11 @@ then in one transaction, each in a savepoint of its own, and commits once:
 
 A piece runs in whichever thread leads the group, in the context (``contextvars``) of
 the thread that queued it.
+
+One caller leads at a time. The others sleep on their own piece until it is decided,
+or until the leader, done with its group, hands the lead to the oldest piece still
+queued: one thread woken per group, not every waiting caller taking a leader's lock in
+turn only to find its piece decided.
 """
 
 from __future__ import annotations
@@ -34,13 +39,15 @@ Hook = Callable[[], None]
 
 
 class _Piece(Generic[T]):
-    """One caller's work in a group, and its outcome once ``done`` is set."""
+    """One caller's work in a group, and its outcome once it is decided. ``wake`` is set
+    when it is, or when its caller is to lead the next group (``lead``, set before)."""
 
     def __init__(self, work: Callable[[Transaction], T], before_commit: Hook | None) -> None:
         self.work = work
         self.before_commit = before_commit
         self.context = contextvars.copy_context()
-        self.done = threading.Event()
+        self.wake = threading.Event()  # decided, or asked to lead (``lead``)
+        self.lead = False
         self.result: T | None = None
         self.error: BaseException | None = None
 
@@ -70,8 +77,8 @@ class GroupCommit:
         self._transaction = transaction
         self._timeout = timeout
         self._queue: list[_Piece[Any]] = []
-        self._queue_lock = threading.Lock()
-        self._leader = threading.Lock()
+        self._queue_lock = threading.Lock()  # the queue and who leads
+        self._leading = False
 
     @property
     def queued(self) -> int:
@@ -86,25 +93,37 @@ class GroupCommit:
         piece = _Piece(work, before_commit)
         with self._queue_lock:
             self._queue.append(piece)
-        if self._leader.acquire(timeout=self._timeout):
+            piece.lead = not self._leading
+            self._leading = True
+        if not piece.lead:
+            if not piece.wake.wait(self._timeout) and self._withdraw(piece):
+                raise MetaUnavailable("metadata database unavailable: database is locked")
+            piece.wake.wait()  # at once unless a leader has taken it and decides it soon
+        if piece.lead:
             try:
-                if not piece.done.is_set():  # else an earlier leader ran it
-                    self._lead(piece)
+                self._lead(piece)
             finally:
-                self._leader.release()
-        elif self._withdraw(piece):
-            raise MetaUnavailable("metadata database unavailable: database is locked")
-        else:  # a leader has taken it and decides it soon
-            piece.done.wait()
+                self._pass_the_lead()
         return piece.outcome()
 
-    def _withdraw(self, piece: _Piece[Any]) -> bool:
-        """Take ``piece`` out of the queue; False if a leader took it already."""
+    def _withdraw(self, piece: _Piece[Any], *, leading: bool = False) -> bool:
+        """Take ``piece`` out of the queue; False if a leader took it already, or (unless
+        its caller is ``leading``) handed it the lead."""
         with self._queue_lock:
-            if not any(p is piece for p in self._queue):
+            if (piece.lead and not leading) or not any(p is piece for p in self._queue):
                 return False
             self._queue = [p for p in self._queue if p is not piece]
             return True
+
+    def _pass_the_lead(self) -> None:
+        """Wake the oldest queued piece's caller to lead the next group, if any."""
+        with self._queue_lock:
+            if not self._queue:
+                self._leading = False
+                return
+            following = self._queue[0]
+            following.lead = True
+        following.wake.set()
 
     def _lead(self, mine: _Piece[Any]) -> None:
         """Run and commit every queued piece (``mine`` among them) in one transaction."""
@@ -120,11 +139,11 @@ class GroupCommit:
                     hook()
         except BaseException as exc:  # noqa: BLE001 - each caller raises it, in its own thread
             if not pieces:  # nothing began: only the leader's own piece fails
-                self._withdraw(mine)
+                self._withdraw(mine, leading=True)
                 pieces = [mine]
             for piece in pieces:
                 if piece.error is None:
                     piece.result, piece.error = None, exc
         finally:
             for piece in pieces:
-                piece.done.set()
+                piece.wake.set()
