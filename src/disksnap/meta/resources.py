@@ -89,10 +89,6 @@ class _Statements:
         self.usage = sa.select(sa.func.count(), total).where(
             c.folder_id == sa.bindparam("folder_id")
         )
-        kept = s.folder_usage.c
-        self.kept_usage = sa.select(kept.records, kept.total_size).where(
-            kept.folder_id == sa.bindparam("folder_id"), kept.kind == table.name
-        )
         self._usage_and_limits: dict[tuple[bool, int], sa.Select[Any]] = {}
         count = sa.select(sa.func.count()).where(c[count_column] == sa.bindparam("value"))
         statuses = c.status.in_(sa.bindparam("statuses", expanding=True))
@@ -100,8 +96,9 @@ class _Statements:
         self._updates: dict[frozenset[str], sa.Update] = {}
 
     def usage_and_limits(self, *, kept: bool, metrics: int) -> sa.Select[Any]:
-        """One row: ``usage`` (``kept``: ``kept_usage``, 0 rows read as NULLs) and the
-        folder's own limit (or NULL) for each of the ``metrics`` metrics ``:m<i>``."""
+        """One row: the folder's usage - counted (``usage``) or, with ``kept``, the
+        ``folder_usage`` row (NULLs if it has none) - and its own limit (or NULL) for each
+        of the ``metrics`` metrics ``:m<i>``."""
         key = (kept, metrics)
         statement = self._usage_and_limits.get(key)
         if statement is None:
@@ -226,12 +223,7 @@ class _Resources(Repository, Generic[R]):
     def usage(self, folder_id: str) -> Usage:
         """How many records the folder has (any status) and the sum of their sizes: on
         SQLite the row its triggers keep (migration 0004), on PostgreSQL counted."""
-        params = {"folder_id": folder_id}
-        if self._conn.dialect.name == SQLITE:
-            row = self._conn.execute(self.statements.kept_usage, params).first()
-            return Usage(count=0, size=0) if row is None else Usage(int(row[0]), int(row[1]))
-        count, total = self._conn.execute(self.statements.usage, params).one()
-        return Usage(count=int(count), size=int(total))
+        return self.usage_within(folder_id, {})[0]
 
     def usage_within(
         self, folder_id: str, defaults: Mapping[str, int]

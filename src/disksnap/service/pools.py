@@ -10,13 +10,13 @@ Measured with ``bench/api.py`` on this 2-core machine, 50 clients, 1,000 snapsho
 threads served about 500 Gets a second, 2-4 threads about 700-800; List passes went
 12.7 / 14.8 / 16.8 a second with 4 / 2 / 1 read threads.
 
-The change pool is large on purpose: a change waiting for the writer's turn sleeps on a
-lock and costs nothing, and on SQLite the writer commits every change queued by then in
-one group (``meta/group.py``), so the group can only be as large as the number of threads
-waiting. With 4 change threads, 1,000 Snapshot.Creates at 50 clients ran at 201-287 a
-second for 3.7-5.2 ms of the server's CPU each; with 64, at 354-387 a second for 2.6-2.9
-ms (three runs each, alternating). On PostgreSQL, changes beyond the connection pool wait
-for a connection.
+The change pool is large on purpose: a change waiting for the writer's turn sleeps until
+its group is decided and costs nothing, and on SQLite the writer commits every change
+queued by then in one group (``meta/group.py``), so the group can only be as large as
+the number of threads waiting. With 4 change threads, 1,000 Snapshot.Creates at 50
+clients ran at 201-287 a second for 3.7-5.2 ms of the server's CPU each; with 64, at
+354-387 a second for 2.6-2.9 ms (three runs each, alternating). On PostgreSQL, changes
+beyond the connection pool wait for a connection.
 """
 
 from __future__ import annotations

@@ -83,15 +83,13 @@ def create_app(
         headers = {"x-request-id": new_request_id()}  # every response carries one
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers=headers)
 
-    # Every method reaches the API handler, so that unknown ones get a Status JSON 405
-    # (or 404) rather than the framework's plain-text answer.
-    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
+    # Every other path goes from the front straight to the API handler (``_Front``).
+    routes = [
+        StarletteRoute("/openapi.json", openapi_json, methods=["GET"]),
+        StarletteRoute("/metrics", metrics_text, methods=["GET"]),
+    ]
     app = Starlette(
-        routes=[
-            StarletteRoute("/openapi.json", openapi_json, methods=["GET"]),
-            StarletteRoute("/metrics", metrics_text, methods=["GET"]),
-            StarletteRoute("/{path:path}", api.handle, methods=methods),
-        ],
+        routes=routes,
         # What the framework itself refuses (a method no route lists, a path it cannot
         # route) is answered in the API's own Status JSON too.
         exception_handlers={HTTPException: _framework_error},
@@ -108,7 +106,7 @@ def create_app(
             registry=registry,
         )
         pending.set_function(lambda: cache.pending)
-    return _Front(app, api, cache)
+    return _Front(app, api, cache, frozenset(route.path for route in routes))
 
 
 async def _framework_error(_request: Request, exc: Exception) -> Response:
@@ -142,10 +140,6 @@ def credential(scope: Scope) -> bytes:
     return hashlib.sha256(authorization).digest()
 
 
-# Served by the framework's routes; every other path is the API's.
-FRAMEWORK_PATHS = frozenset({"/openapi.json", "/metrics"})
-
-
 class _Front:
     """In front of the app. An API request goes straight to ``_Api.handle``: the
     framework's app would only route it there through its middleware and router, a
@@ -157,12 +151,15 @@ class _Front:
     snapshot is claimed by a worker, then finished) is read once, and under load one
     read-only transaction prepares many answers."""
 
-    def __init__(self, app: ASGIApp, api: _Api, cache: ReadCache[Cached] | None) -> None:
+    def __init__(
+        self, app: ASGIApp, api: _Api, cache: ReadCache[Cached] | None, app_paths: frozenset[str]
+    ) -> None:
         self.app, self.api, self.cache = app, api, cache
+        self.app_paths = app_paths  # served by the framework's routes; the rest is the API's
         self._warming: asyncio.Future[int] | asyncio.TimerHandle | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in FRAMEWORK_PATHS:
+        if scope["type"] != "http" or scope["path"] in self.app_paths:
             await self.app(scope, receive, send)
             return
         cache = self.cache
