@@ -8,6 +8,7 @@ import contextlib
 import contextvars
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def sqlite_meta(tmp_path: Path) -> Iterator[Meta]:
 
 class Callers:
     """Threads that each call ``meta.grouped`` while the test holds the writer's turn,
-    so that their pieces queue and one leader commits them together."""
+    so that their pieces queue and the writer commits them together."""
 
     def __init__(self, meta: Meta) -> None:
         self.meta = meta
@@ -158,8 +159,8 @@ def test_a_hook_that_raises_fails_the_whole_group(
 def test_changes_run_in_their_callers_context(
     sqlite_meta: Meta, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Whichever thread leads the group, a change sees its own caller's context
-    variables (the request id its log entries carry)."""
+    """In the writer's thread, a change sees its own caller's context variables (the
+    request id its log entries carry)."""
     request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
     seen: dict[int, str] = {}
 
@@ -206,8 +207,8 @@ def test_a_change_that_gets_no_turn_is_withdrawn(tmp_path: Path) -> None:
 def test_changes_queued_while_a_group_commits_go_together_in_the_next(
     sqlite_meta: Meta, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The leader, done with its group, hands the lead to one waiting caller, whose
-    group takes every change queued meanwhile."""
+    """The writer, done with its group, takes every change queued meanwhile into the
+    next."""
     begun = count_transactions(sqlite_meta, monkeypatch)
     running, release = threading.Event(), threading.Event()
 
@@ -232,8 +233,8 @@ def test_changes_queued_while_a_group_commits_go_together_in_the_next(
 
 
 def test_a_change_that_waits_too_long_behind_a_group_is_withdrawn(tmp_path: Path) -> None:
-    """A caller whose change no leader took within the timeout gets MetaUnavailable;
-    the group in progress and the changes after it are not held up."""
+    """A caller whose change the writer did not take within the timeout gets
+    MetaUnavailable; the group in progress and the changes after it are not held up."""
     meta = Meta.open(f"sqlite:///{tmp_path / 'meta.db'}", FakeClock(), busy_timeout=0.1)
     running, release = threading.Event(), threading.Event()
     outcome: dict[str, object] = {}
@@ -243,18 +244,18 @@ def test_a_change_that_waits_too_long_behind_a_group_is_withdrawn(tmp_path: Path
         assert release.wait(10)
         return _insert("b1gslow")(tx)
 
-    def lead() -> None:
+    def first() -> None:
         outcome["slow"] = meta.grouped(slow)
 
     try:
-        leader = threading.Thread(target=lead)
-        leader.start()
+        slow_caller = threading.Thread(target=first)
+        slow_caller.start()
         assert running.wait(10)
         with pytest.raises(MetaUnavailable):
             meta.grouped(_insert("b1glate"))  # queued behind the slow group: 0.1 s
         assert meta.queued_changes == 0
         release.set()
-        leader.join(10)
+        slow_caller.join(10)
         assert outcome == {"slow": "b1gslow"}
         assert meta.grouped(_insert("b1gnext")) == "b1gnext"
         assert _folders(meta) == ["b1gnext", "b1gslow"]
@@ -263,9 +264,115 @@ def test_a_change_that_waits_too_long_behind_a_group_is_withdrawn(tmp_path: Path
 
 
 def meta_is_idle(meta: Meta) -> bool:
-    """No change queued, and the next one leads at once (no leader left behind)."""
+    """No change queued, and the next one commits at once (the writer is not stuck)."""
     done: list[str] = []
     thread = threading.Thread(target=lambda: done.append(meta.grouped(_insert("b1gidle"))))
     thread.start()
     thread.join(5)
     return meta.queued_changes == 0 and done == ["b1gidle"]
+
+
+def test_submit_returns_at_once_and_its_future_gets_the_committed_result(
+    sqlite_meta: Meta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``submit`` does not wait for the writer: the event loop queues a change without a
+    thread of its own. The futures resolve once their one group commits."""
+    hooks: list[str] = []
+
+    def sync() -> None:
+        hooks.append("sync")
+
+    with sqlite_meta.transaction():  # the writer is busy
+        begun = count_transactions(sqlite_meta, monkeypatch)
+        futures = [sqlite_meta.submit(_insert(f"b1g{n}"), before_commit=sync) for n in range(3)]
+        assert all(f is not None and not f.done() for f in futures)
+        assert sqlite_meta.queued_changes == 3
+    assert [f.result(10) for f in futures if f is not None] == ["b1g0", "b1g1", "b1g2"]
+    assert begun == [False]
+    assert hooks == ["sync"]
+    assert _folders(sqlite_meta) == ["b1g0", "b1g1", "b1g2"]
+
+
+def test_a_submitted_change_cancelled_before_its_turn_never_runs(
+    sqlite_meta: Meta,
+) -> None:
+    ran: list[str] = []
+
+    def work(tx: Transaction) -> None:
+        ran.append("cancelled")
+        tx.folders.insert(Folder("b1gcancelled", "", T0))
+
+    with sqlite_meta.transaction():
+        cancelled = sqlite_meta.submit(work)
+        kept = sqlite_meta.submit(_insert("b1gkept"))
+        assert cancelled is not None
+        assert kept is not None
+        assert cancelled.cancel()
+    assert kept.result(10) == "b1gkept"
+    assert ran == []
+    assert _folders(sqlite_meta) == ["b1gkept"]
+    assert meta_is_idle(sqlite_meta)
+
+
+def test_a_submitted_change_that_raises_fails_its_future_alone(sqlite_meta: Meta) -> None:
+    def failing(tx: Transaction) -> None:
+        tx.folders.insert(Folder("b1gbad", "", T0))
+        raise ValueError("refused after writing")
+
+    with sqlite_meta.transaction():
+        bad = sqlite_meta.submit(failing)
+        good = sqlite_meta.submit(_insert("b1ggood"))
+    assert bad is not None
+    assert good is not None
+    with pytest.raises(ValueError, match="refused after writing"):
+        bad.result(10)
+    assert good.result(10) == "b1ggood"
+    assert _folders(sqlite_meta) == ["b1ggood"]
+
+
+def test_changes_submitted_on_postgresql_are_left_to_their_callers(meta: Meta) -> None:
+    """PostgreSQL runs writers side by side: nothing queues, ``submit`` says so."""
+    future = meta.submit(_insert("b1ga"))
+    if meta.dialect == "postgresql":
+        assert future is None
+        assert _folders(meta) == []
+    else:
+        assert future is not None
+        assert future.result(10) == "b1ga"
+
+
+def test_undo_runs_when_a_change_fails_and_only_then(meta: Meta) -> None:
+    undone: list[str] = []
+
+    def failing(tx: Transaction) -> None:
+        tx.folders.insert(Folder("b1gbad", "", T0))
+        raise ValueError("refused after writing")
+
+    with pytest.raises(ValueError, match="refused after writing"):
+        meta.grouped(failing, undo=lambda: undone.append("bad"))
+    assert meta.grouped(_insert("b1ggood"), undo=lambda: undone.append("good")) == "b1ggood"
+    assert undone == ["bad"]
+
+
+def test_a_failed_group_is_undone_before_its_futures_are_decided(sqlite_meta: Meta) -> None:
+    """Each piece of a group whose hook failed runs its undo before its caller hears of
+    the failure: a caller that retries at once finds nothing left of its first try."""
+    futures: list[Future[str]] = []
+    seen: list[tuple[int, bool]] = []
+
+    def undo(n: int) -> Callable[[], None]:
+        return lambda: seen.append((n, futures[n].done()))
+
+    def hook() -> None:
+        raise OSError("sync failed")
+
+    with sqlite_meta.transaction():
+        for n in range(2):
+            future = sqlite_meta.submit(_insert(f"b1g{n}"), before_commit=hook, undo=undo(n))
+            assert future is not None
+            futures.append(future)
+    for future in futures:
+        with pytest.raises(OSError, match="sync failed"):
+            future.result(10)
+    assert sorted(seen) == [(0, False), (1, False)]
+    assert _folders(sqlite_meta) == []

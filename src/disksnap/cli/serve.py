@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     # Every route answers (unimplemented RPCs with 501), but only implemented ones are
     # advertised in the OpenAPI document.
     served = RouteTable(tuple(r for r in table.routes if r.method.full_name in services.handlers))
-    pools = CallPools(services.read_only)  # REST and gRPC calls run here
+    pools = CallPools(services.read_only, start=services.start)  # REST and gRPC calls run here
     feed = meta.change_feed()  # SQLite: Gets answered from memory until their resource changes
     cache: ReadCache[Cached] | None = None
     if feed is not None:

@@ -1,32 +1,35 @@
-"""Group commit: the changes of several threads committed in one write transaction.
+"""Group commit: the changes of many callers committed in one write transaction.
 
 SQLite has one writer. Under load, a process's write transactions queue for it, and
-each pays for its own BEGIN, COMMIT and WAL sync. ``GroupCommit.run`` queues a piece of
-work instead; whichever caller gets the writer's turn first runs every piece queued by
-then in one transaction, each in a savepoint of its own, and commits once:
+each pays for its own BEGIN, COMMIT and WAL sync. ``GroupCommit.submit`` queues a
+piece of work instead, and one writer thread commits the queue in groups: it takes
+every piece queued by the time the writer's turn comes, runs each in a savepoint of
+its own, and commits once:
 
 * a piece that raises is undone alone (its savepoint); the others go on;
 * the ``before_commit`` hooks of the pieces that succeeded run once each, before the
   commit (a hook that raises fails the whole group);
 * if the group cannot begin or commit, every piece in it fails with that error;
-* each caller gets its own piece's result or error only once the group is decided, so
-  a result means committed.
+* each piece's future gets its result or error only once the group is decided, so a
+  result means committed; a piece that failed first runs its ``undo`` hook (what it
+  did outside the database), so its caller hears of the failure only once it is undone.
 
-A piece runs in whichever thread leads the group, in the context (``contextvars``) of
-the thread that queued it.
+A piece runs in the writer thread, in the context (``contextvars``) of the caller that
+queued it. A piece whose future is cancelled before the writer takes it never runs.
 
-One caller leads at a time. The others sleep on their own piece until it is decided,
-or until the leader, done with its group, hands the lead to the oldest piece still
-queued: one thread woken per group, not every waiting caller taking a leader's lock in
-turn only to find its piece decided.
+Callers do not wait in turn for a lock: ``submit`` returns at once (the event loop
+queues a Create without a thread of its own), and ``run`` sleeps on its future. Each
+group wakes each of its callers once, and only after it is decided.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from disksnap.meta.errors import MetaUnavailable
@@ -34,20 +37,22 @@ from disksnap.meta.errors import MetaUnavailable
 if TYPE_CHECKING:
     from disksnap.meta.store import Transaction
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Hook = Callable[[], None]
 
 
 class _Piece(Generic[T]):
-    """One caller's work in a group, and its outcome once it is decided. ``wake`` is set
-    when it is, or when its caller is to lead the next group (``lead``, set before)."""
+    """One caller's work in a group, and the future its outcome goes to."""
 
-    def __init__(self, work: Callable[[Transaction], T], before_commit: Hook | None) -> None:
+    def __init__(
+        self, work: Callable[[Transaction], T], before_commit: Hook | None, undo: Hook | None
+    ) -> None:
         self.work = work
         self.before_commit = before_commit
+        self.undo = undo
         self.context = contextvars.copy_context()
-        self.wake = threading.Event()  # decided, or asked to lead (``lead``)
-        self.lead = False
+        self.future: Future[T] = Future()
         self.result: T | None = None
         self.error: BaseException | None = None
 
@@ -55,18 +60,24 @@ class _Piece(Generic[T]):
         try:
             with tx.savepoint():
                 self.result = self.context.run(self.work, tx)
-        except BaseException as exc:  # noqa: BLE001 - its caller raises it, in its own thread
+        except BaseException as exc:  # noqa: BLE001 - it goes to the piece's future
             self.error = exc
 
-    def outcome(self) -> T:
+    def decide(self) -> None:
         if self.error is not None:
-            raise self.error
-        return self.result  # type: ignore[return-value]  # set whenever error is None
+            if self.undo is not None:
+                try:
+                    self.context.run(self.undo)
+                except Exception:
+                    log.exception("undoing a change that was not committed failed")
+            self.future.set_exception(self.error)
+        else:
+            self.future.set_result(self.result)  # type: ignore[arg-type]  # set when no error
 
 
 class GroupCommit:
-    """A queue of pieces and the leader that commits them; ``transaction`` opens a
-    write transaction (and takes the writer's turn). Thread-safe."""
+    """A queue of pieces and the writer thread that commits them; ``transaction`` opens
+    a write transaction (and takes the writer's turn). Thread-safe."""
 
     def __init__(
         self,
@@ -77,73 +88,87 @@ class GroupCommit:
         self._transaction = transaction
         self._timeout = timeout
         self._queue: list[_Piece[Any]] = []
-        self._queue_lock = threading.Lock()  # the queue and who leads
-        self._leading = False
+        self._queue_lock = threading.Lock()  # the queue, and whether the writer is on it
+        self._writing = False
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="meta-writer")
 
     @property
     def queued(self) -> int:
-        """How many pieces wait for a leader."""
+        """How many pieces wait for the writer."""
         with self._queue_lock:
             return len(self._queue)
 
-    def run(self, work: Callable[[Transaction], T], before_commit: Hook | None = None) -> T:
-        """Run ``work`` in a write transaction shared with other callers' pieces; its
-        result once committed, or its error (``MetaUnavailable`` if no turn came within
-        the timeout)."""
-        piece = _Piece(work, before_commit)
+    def submit(
+        self,
+        work: Callable[[Transaction], T],
+        before_commit: Hook | None = None,
+        undo: Hook | None = None,
+    ) -> Future[T]:
+        """Queue ``work`` for a write transaction shared with other pieces, without
+        waiting; its future gets its result once committed, or its error once ``undo``
+        ran."""
+        piece = _Piece(work, before_commit, undo)
         with self._queue_lock:
             self._queue.append(piece)
-            piece.lead = not self._leading
-            self._leading = True
-        if not piece.lead:
-            if not piece.wake.wait(self._timeout) and self._withdraw(piece):
-                raise MetaUnavailable("metadata database unavailable: database is locked")
-            piece.wake.wait()  # at once unless a leader has taken it and decides it soon
-        if piece.lead:
-            try:
-                self._lead(piece)
-            finally:
-                self._pass_the_lead()
-        return piece.outcome()
+            start, self._writing = not self._writing, True
+        if start:
+            self._writer.submit(self._write)
+        return piece.future
 
-    def _withdraw(self, piece: _Piece[Any], *, leading: bool = False) -> bool:
-        """Take ``piece`` out of the queue; False if a leader took it already, or (unless
-        its caller is ``leading``) handed it the lead."""
+    def run(
+        self,
+        work: Callable[[Transaction], T],
+        before_commit: Hook | None = None,
+        undo: Hook | None = None,
+    ) -> T:
+        """``submit``, then wait: the result once committed, or the error
+        (``MetaUnavailable`` if the writer took no group with it within the timeout)."""
+        future = self.submit(work, before_commit, undo)
+        try:
+            return future.result(self._timeout)
+        except TimeoutError:
+            if not future.cancel():  # taken: its group is being decided
+                return future.result()
         with self._queue_lock:
-            if (piece.lead and not leading) or not any(p is piece for p in self._queue):
-                return False
-            self._queue = [p for p in self._queue if p is not piece]
-            return True
+            self._queue = [p for p in self._queue if p.future is not future]
+        raise MetaUnavailable("metadata database unavailable: database is locked")
 
-    def _pass_the_lead(self) -> None:
-        """Wake the oldest queued piece's caller to lead the next group, if any."""
-        with self._queue_lock:
-            if not self._queue:
-                self._leading = False
-                return
-            following = self._queue[0]
-            following.lead = True
-        following.wake.set()
+    def close(self) -> None:
+        """Wait for the groups queued; the writer thread ends."""
+        self._writer.shutdown(wait=True)
 
-    def _lead(self, mine: _Piece[Any]) -> None:
-        """Run and commit every queued piece (``mine`` among them) in one transaction."""
+    def _write(self) -> None:
+        """Commit groups until the queue is empty."""
+        while True:
+            with self._queue_lock:
+                if not self._queue:
+                    self._writing = False
+                    return
+            self._commit_group()
+
+    def _commit_group(self) -> None:
+        """Run and commit every queued piece in one transaction."""
         pieces: list[_Piece[Any]] = []
         try:
             with self._transaction() as tx:
-                with self._queue_lock:  # what queued while the writer's turn came
-                    pieces, self._queue = self._queue, []
+                pieces = self._take()  # what queued while the writer's turn came
                 for piece in pieces:
                     piece.run(tx)
                 hooks = [p.before_commit for p in pieces if p.error is None]
                 for hook in dict.fromkeys(h for h in hooks if h is not None):
                     hook()
-        except BaseException as exc:  # noqa: BLE001 - each caller raises it, in its own thread
-            if not pieces:  # nothing began: only the leader's own piece fails
-                self._withdraw(mine, leading=True)
-                pieces = [mine]
+        except BaseException as exc:  # noqa: BLE001 - it goes to each piece's future
+            if not pieces:  # nothing began: what waited for it fails
+                pieces = self._take()
             for piece in pieces:
                 if piece.error is None:
                     piece.result, piece.error = None, exc
         finally:
             for piece in pieces:
-                piece.wake.set()
+                piece.decide()
+
+    def _take(self) -> list[_Piece[Any]]:
+        """Empty the queue; its pieces whose futures were not cancelled meanwhile."""
+        with self._queue_lock:
+            pieces, self._queue = self._queue, []
+        return [p for p in pieces if p.future.set_running_or_notify_cancel()]

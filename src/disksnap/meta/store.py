@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from types import TracebackType
 from typing import TypeVar
 
@@ -152,20 +153,45 @@ class Meta:
             yield tx
 
     def grouped(
-        self, work: Callable[[Transaction], T], *, before_commit: Callable[[], None] | None = None
+        self,
+        work: Callable[[Transaction], T],
+        *,
+        before_commit: Callable[[], None] | None = None,
+        undo: Callable[[], None] | None = None,
     ) -> T:
         """``work(tx)`` in a write transaction, committed before this returns its
         result; on SQLite that transaction may be shared with other threads' work (group
         commit, ``meta/group.py``: ``work`` runs in a savepoint of its own, in the
-        thread that leads the group). ``before_commit`` runs before the commit, once
-        per group even if several pieces give it."""
-        if self._group is None:
+        writer's thread). ``before_commit`` runs before the commit, once per group even
+        if several pieces give it. ``undo`` runs if ``work`` raises or its transaction
+        does not commit, before the error reaches the caller."""
+        if self._group is not None:
+            return self._group.run(work, before_commit, undo)
+        try:
             with self.transaction() as tx:
                 result = work(tx)
                 if before_commit is not None:
                     before_commit()
-            return result
-        return self._group.run(work, before_commit)
+        except BaseException:
+            if undo is not None:
+                undo()
+            raise
+        return result
+
+    def submit(
+        self,
+        work: Callable[[Transaction], T],
+        *,
+        before_commit: Callable[[], None] | None = None,
+        undo: Callable[[], None] | None = None,
+    ) -> Future[T] | None:
+        """``grouped`` without waiting, where changes queue for the writer (SQLite):
+        ``work``'s future, which gets its result once committed (in the writer's
+        thread: keep its callbacks short). None on PostgreSQL, whose changes run in
+        their callers' own transactions: call ``grouped`` on a thread of your own."""
+        if self._group is None:
+            return None
+        return self._group.submit(work, before_commit, undo)
 
     @property
     def queued_changes(self) -> int:
@@ -214,6 +240,8 @@ class Meta:
             for feed in self._feeds:
                 feed.close()
             self._feeds.clear()
+        if self._group is not None:
+            self._group.close()
         self._engine.dispose()
 
     def __enter__(self) -> Meta:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
@@ -113,6 +114,7 @@ class Call:
         work: Callable[[Transaction], T],
         *,
         before_commit: Callable[[], None] | None = None,
+        undo: Callable[[], None] | None = None,
         folder_id: str | None = None,
     ) -> T:
         """``work(tx)`` for a changing method that checks and changes in one write
@@ -121,6 +123,25 @@ class Call:
         use it too; with ``folder_id``, the folder whose roles ``work`` will require).
         A method the dispatcher lists in ``CHECKS_FIRST`` is authenticated here rather
         than in a transaction of its own."""
+        piece = self._authenticated(work, folder_id)
+        return self.env.meta.grouped(piece, before_commit=before_commit, undo=undo)
+
+    def submit(
+        self,
+        work: Callable[[Transaction], T],
+        *,
+        before_commit: Callable[[], None] | None = None,
+        undo: Callable[[], None] | None = None,
+        folder_id: str | None = None,
+    ) -> Future[T] | None:
+        """``grouped`` without waiting (``Meta.submit``): its future, or None where
+        changes do not queue for one writer (PostgreSQL)."""
+        piece = self._authenticated(work, folder_id)
+        return self.env.meta.submit(piece, before_commit=before_commit, undo=undo)
+
+    def _authenticated(
+        self, work: Callable[[Transaction], T], folder_id: str | None
+    ) -> Callable[[Transaction], T]:
         assert self._reading is None, "a changing transaction inside a reading one"
 
         def piece(tx: Transaction) -> T:
@@ -128,7 +149,7 @@ class Call:
                 self.authenticate(folder_id)
                 return work(tx)
 
-        return self.env.meta.grouped(piece, before_commit=before_commit)
+        return piece
 
     @property
     def subject(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 
 from google.protobuf.message import Message
 
@@ -13,6 +14,7 @@ from disksnap.service.context import CallContext
 from disksnap.service.core import Call, Env, Unimplemented, check_idempotency_key
 
 Handler = Callable[[Message, Call], Message]
+Starter = Callable[[Message, Call], "Future[Message] | None"]
 
 
 class Services:
@@ -38,6 +40,7 @@ class Services:
         }
         self.read_only = snapshots.READ_ONLY | disks.READ_ONLY | operations.READ_ONLY
         self.checks_first = snapshots.CHECKS_FIRST
+        self.starters: Mapping[str, Starter] = snapshots.STARTERS
 
     def dispatch(self, method: str, request: Message, ctx: CallContext) -> Message:
         call = Call(self.env, ctx)
@@ -56,3 +59,10 @@ class Services:
         if method in self.checks_first and not call.authenticated:
             raise RuntimeError(f"{method} answered without authenticating its caller")
         return answer
+
+    def start(self, method: str, request: Message, ctx: CallContext) -> Future[Message] | None:
+        """``dispatch`` begun without blocking, for a method whose whole work queues
+        for the metadata writer (a ``STARTERS`` entry, on SQLite): its future. None if
+        the method cannot be begun so: then ``dispatch`` it on a thread."""
+        starter = self.starters.get(method)
+        return None if starter is None else starter(request, Call(self.env, ctx))

@@ -14,6 +14,9 @@ completes the operation.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TypedDict
 
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
@@ -84,20 +87,39 @@ def list_(request: Message, call: Call) -> Message:
 
 def create(request: Message, call: Call) -> Message:
     assert isinstance(request, pb.CreateSnapshotRequest)
-    env = call.env
-    taken: list[str] = []  # the checkpoint this call took, until its snapshot commits
-    try:
-        op = call.grouped(
-            lambda tx: _create(tx, call, request, taken),
-            before_commit=env.engine.sync_checkpoints,  # the checkpoints, then their records
-            folder_id=request.folder_id,
-        )
-    except BaseException:
-        for snapshot_id in taken:  # taken, but the snapshot was not committed
+    return call.grouped(**_creating(request, call))
+
+
+def start_create(request: Message, call: Call) -> Future[Message] | None:
+    """``create`` queued for the writer without waiting (``Call.submit``): its future,
+    or None where changes do not queue (then ``create`` it on a thread)."""
+    assert isinstance(request, pb.CreateSnapshotRequest)
+    return call.submit(**_creating(request, call))
+
+
+class _Creating(TypedDict):
+    work: Callable[[Transaction], Message]
+    before_commit: Callable[[], None]
+    undo: Callable[[], None]
+    folder_id: str
+
+
+def _creating(request: pb.CreateSnapshotRequest, call: Call) -> _Creating:
+    """A Create as a change for ``Call.grouped``: its checkpoint is synced before the
+    commit, and dropped again if the snapshot is not committed."""
+    taken: list[str] = []  # the checkpoint this call took
+
+    def undo() -> None:
+        for snapshot_id in taken:
             with contextlib.suppress(EngineCheckpointNotFound):
-                env.engine.abort_checkpoint(snapshot_id)
-        raise
-    return operation_proto(op)
+                call.env.engine.abort_checkpoint(snapshot_id)
+
+    return _Creating(
+        work=lambda tx: operation_proto(_create(tx, call, request, taken)),
+        before_commit=call.env.engine.sync_checkpoints,  # the checkpoints, then records
+        undo=undo,
+        folder_id=request.folder_id,
+    )
 
 
 def _create(
@@ -296,6 +318,8 @@ def list_operations(request: Message, call: Call) -> Message:
 # Served in one read-only transaction with the caller's authentication (``Services``).
 READ_ONLY = frozenset({f"{SERVICE}.Get", f"{SERVICE}.List", f"{SERVICE}.ListOperations"})
 CHECKS_FIRST = frozenset({f"{SERVICE}.Create"})  # authenticated in ``Call.grouped``
+# Queued for the writer from the event loop, where changes queue (``Services.start``).
+STARTERS = {f"{SERVICE}.Create": start_create}
 
 HANDLERS = {
     f"{SERVICE}.Get": get,

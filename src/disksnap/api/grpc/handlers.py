@@ -14,7 +14,9 @@ picked up is refused with DEADLINE_EXCEEDED before it touches anything. A call t
 the client cancels (or whose deadline expires) while the dispatcher runs is
 abandoned by gRPC; the worker thread finishes the service call, whose transaction
 either commits as a whole or not at all, so no half-written state is left - a retry
-with the same ``idempotency-key`` then finds the committed operation.
+with the same ``idempotency-key`` then finds the committed operation. A Create queued
+for the metadata writer without a thread (``CallPools``' ``start``) is dropped if the
+writer has not taken it yet, and otherwise committed or refused as a whole all the same.
 """
 
 from __future__ import annotations
