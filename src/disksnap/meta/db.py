@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 
@@ -53,6 +54,15 @@ def parse_url(url: str) -> sa.URL:
     raise UnsupportedDatabase(f"unsupported database {backend!r}: use sqlite or postgresql")
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# JSON columns (labels, product ids, operation params) through orjson: a List page
+# decodes four per row, at 0.1 us each rather than json's 1 us.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+
+
 def create_engine(url: str, *, busy_timeout: float = 30.0, pool_size: int = POOL_SIZE) -> sa.Engine:
     """An engine for ``url`` configured as the module docstring says."""
     parsed = parse_url(url)
@@ -64,6 +74,7 @@ def create_engine(url: str, *, busy_timeout: float = 30.0, pool_size: int = POOL
         max_overflow=0,
         pool_pre_ping=True,
         connect_args={"connect_timeout": max(1, int(busy_timeout))},
+        **_JSON_CODEC,
     )
 
 
@@ -74,6 +85,7 @@ def _sqlite_engine(url: sa.URL, *, busy_timeout: float, pool_size: int) -> sa.En
         max_overflow=0,
         # Pooled connections move between threads, one thread at a time.
         connect_args={"timeout": busy_timeout, "check_same_thread": False},
+        **_JSON_CODEC,
     )
     busy_ms = int(busy_timeout * 1000)
 
