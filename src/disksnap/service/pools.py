@@ -37,7 +37,7 @@ from google.protobuf.message import Message
 from disksnap.service.context import CallContext
 
 Call = Callable[[str, Message, CallContext], Message]
-Start = Callable[[str, Message, CallContext], "Future[Message] | None"]
+Start = Callable[[str, Message, CallContext], Future[Message] | None]
 READ_THREADS = 2
 CHANGE_THREADS = 64
 

@@ -14,7 +14,7 @@ from disksnap.service.context import CallContext
 from disksnap.service.core import Call, Env, Unimplemented, check_idempotency_key
 
 Handler = Callable[[Message, Call], Message]
-Starter = Callable[[Message, Call], "Future[Message] | None"]
+Starter = Callable[[Message, Call], Future[Message] | None]
 
 
 class Services:
@@ -27,7 +27,8 @@ class Services:
     BEGIN/COMMIT, not two. A changing method is authenticated in a transaction of its
     own, closed before the handler takes the writer's lock in another - except a method
     in ``CHECKS_FIRST``, whose handler authenticates the caller first thing in its
-    own write transaction (``Call.grouped``)."""
+    own write transaction (``Call.grouped``). Such a method may also be ``start``-ed:
+    queued for the metadata writer without blocking, where changes queue (SQLite)."""
 
     def __init__(self, env: Env) -> None:
         self.env = env
