@@ -150,3 +150,36 @@ def test_a_started_create_takes_no_change_thread(env: Env, admin: Admin) -> None
     finally:
         release.set()
         pools.shutdown()
+
+
+def test_a_started_create_given_up_before_its_turn_changes_nothing(
+    env: Env, admin: Admin, client: Client
+) -> None:
+    """A caller gone while its Create still queues (a gRPC deadline cancels the task):
+    the writer skips it, so no snapshot, operation or checkpoint is left behind."""
+    add_disk(env, admin.folder_id, "disk1")
+    services = Services(env)
+    pools = CallPools(services.read_only, start=services.start)
+    request = pb.CreateSnapshotRequest(folder_id=admin.folder_id, disk_id="disk1")
+    ctx = CallContext(request_id="req-1", authorization=f"Bearer {admin.token}")
+
+    async def give_up() -> None:
+        task = asyncio.ensure_future(pools.run(services.dispatch, CREATE, request, ctx))
+        await asyncio.sleep(0.05)  # queued behind the writer held below
+        assert env.meta.queued_changes == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        with env.meta.transaction():  # the writer is busy
+            asyncio.run(give_up())
+        assert env.meta.grouped(lambda _tx: "after") == "after"  # the writer went past it
+        assert client.work() == 0
+        listed = client(f"{CREATE[:-6]}List", pb.ListSnapshotsRequest(folder_id=admin.folder_id))
+        assert isinstance(listed, pb.ListSnapshotsResponse)
+        assert list(listed.snapshots) == []
+        assert env.engine.pending_checkpoints() == []
+        assert env.meta.queued_changes == 0
+    finally:
+        pools.shutdown()
