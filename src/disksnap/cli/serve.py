@@ -39,7 +39,7 @@ from disksnap.service import logs
 from disksnap.service.bootstrap import Admin, bootstrap, reconcile
 from disksnap.service.core import Env, Settings
 from disksnap.service.metrics import ServiceCollector
-from disksnap.service.pools import CallPools
+from disksnap.service.pools import READ_THREADS, SQLITE_READ_THREADS, CallPools
 from disksnap.service.readcache import ReadCache, load
 from disksnap.service.services import Services
 from disksnap.workers.hydrator import Hydrator
@@ -84,7 +84,11 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     # Every route answers (unimplemented RPCs with 501), but only implemented ones are
     # advertised in the OpenAPI document.
     served = RouteTable(tuple(r for r in table.routes if r.method.full_name in services.handlers))
-    pools = CallPools(services.read_only, start=services.start)  # REST and gRPC calls run here
+    pools = CallPools(  # REST and gRPC calls run here
+        services.read_only,
+        start=services.start,
+        read_threads=SQLITE_READ_THREADS if meta.dialect == "sqlite" else READ_THREADS,
+    )
     feed = meta.change_feed()  # SQLite: Gets answered from memory until their resource changes
     cache: ReadCache[Cached] | None = None
     if feed is not None:
