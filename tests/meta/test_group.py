@@ -28,6 +28,16 @@ def _insert(folder_id: str) -> Callable[[Transaction], str]:
     return work
 
 
+def _refused(folder_id: str) -> Callable[[Transaction], None]:
+    """A change that writes, then raises."""
+
+    def work(tx: Transaction) -> None:
+        tx.folders.insert(Folder(folder_id, "", T0))
+        raise ValueError("refused after writing")
+
+    return work
+
+
 def _folders(meta: Meta) -> list[str]:
     with meta.transaction(readonly=True) as tx:
         return sorted(f.id for f in tx.folders.list())
@@ -44,12 +54,8 @@ def test_grouped_commits_before_returning_the_result(meta: Meta) -> None:
 def test_grouped_work_that_raises_changes_nothing(meta: Meta) -> None:
     hooks: list[str] = []
 
-    def work(tx: Transaction) -> None:
-        tx.folders.insert(Folder("b1ga", "", T0))
-        raise ValueError("refused after writing")
-
     with pytest.raises(ValueError, match="refused after writing"):
-        meta.grouped(work, before_commit=lambda: hooks.append("x"))
+        meta.grouped(_refused("b1ga"), before_commit=lambda: hooks.append("x"))
     assert _folders(meta) == []
     assert hooks == []
 
@@ -124,10 +130,7 @@ def test_a_change_that_raises_is_undone_alone(
 ) -> None:
     hooks: list[str] = []
 
-    def failing(tx: Transaction) -> None:
-        tx.folders.insert(Folder("b1gbad", "", T0))
-        raise ValueError("refused after writing")
-
+    failing = _refused("b1gbad")
     callers = Callers(sqlite_meta)
     with callers.holding_the_writer(monkeypatch):
         callers.call(0, _insert("b1g0"), lambda: hooks.append("ok0"))
@@ -315,10 +318,7 @@ def test_a_submitted_change_cancelled_before_its_turn_never_runs(
 
 
 def test_a_submitted_change_that_raises_fails_its_future_alone(sqlite_meta: Meta) -> None:
-    def failing(tx: Transaction) -> None:
-        tx.folders.insert(Folder("b1gbad", "", T0))
-        raise ValueError("refused after writing")
-
+    failing = _refused("b1gbad")
     with sqlite_meta.transaction():
         bad = sqlite_meta.submit(failing)
         good = sqlite_meta.submit(_insert("b1ggood"))
@@ -344,10 +344,7 @@ def test_changes_submitted_on_postgresql_are_left_to_their_callers(meta: Meta) -
 def test_undo_runs_when_a_change_fails_and_only_then(meta: Meta) -> None:
     undone: list[str] = []
 
-    def failing(tx: Transaction) -> None:
-        tx.folders.insert(Folder("b1gbad", "", T0))
-        raise ValueError("refused after writing")
-
+    failing = _refused("b1gbad")
     with pytest.raises(ValueError, match="refused after writing"):
         meta.grouped(failing, undo=lambda: undone.append("bad"))
     assert meta.grouped(_insert("b1ggood"), undo=lambda: undone.append("good")) == "b1ggood"
