@@ -12,7 +12,16 @@ import sqlalchemy as sa
 from alembic import command
 
 from disksnap.domain.clock import FakeClock
-from disksnap.meta import AuthorizedKey, KeyAlgorithm, Meta, Subject, SubjectKind, migrate
+from disksnap.meta import (
+    AuthorizedKey,
+    KeyAlgorithm,
+    Meta,
+    Subject,
+    SubjectKind,
+    Transaction,
+    hash_token,
+    migrate,
+)
 from disksnap.meta.db import create_engine
 from disksnap.meta.errors import (
     DuplicateId,
@@ -156,3 +165,44 @@ def test_upgrade_from_0001_keeps_tokens(fresh_url: str) -> None:
             assert (token.subject_id, token.key_id, token.revoked_at) == ("ajeold", None, None)
     finally:
         meta.close()
+
+
+def test_a_token_read_again_after_a_change_in_the_same_transaction(meta: Meta) -> None:
+    """A transaction reads a token and its roles once (``TokenReads``), until something
+    in it changes tokens, roles or service accounts, or a savepoint is rolled back."""
+    with meta.transaction() as tx:
+        seed(tx)
+        tx.subjects.insert(robot())
+        tx.keys.insert(key("ajekey1"))
+        tx.tokens.insert("t1.one", subject_id=ROBOT, created_at=T0, key_id="ajekey1")
+        tx.tokens.insert("t1.two", subject_id=ROBOT, created_at=T0)
+
+    def roles(tx: Transaction, secret: str = "t1.two") -> frozenset[str] | None:
+        found = tx.tokens.find_valid_with_roles(secret, now=at(20), folder_id=FOLDER)
+        return None if found is None else found[1]
+
+    def granted_then_undone(tx: Transaction) -> None:
+        with tx.savepoint():
+            tx.roles.grant(FOLDER, ROBOT, "admin")
+            assert roles(tx) == {"admin"}
+            raise RuntimeError("undone")
+
+    with meta.transaction() as tx:
+        assert roles(tx) == frozenset()
+        tx.roles.grant(FOLDER, ROBOT, "editor")
+        assert roles(tx) == {"editor"}
+        tx.roles.revoke(FOLDER, ROBOT, "editor")
+        assert roles(tx) == frozenset()
+        with pytest.raises(RuntimeError):
+            granted_then_undone(tx)
+        assert roles(tx) == frozenset()
+        assert roles(tx, "t1.one") == frozenset()
+        tx.keys.revoke("ajekey1", at=at(10))
+        assert roles(tx, "t1.one") is None
+        tx.tokens.revoke(hash_token("t1.two"), at=at(10))
+        assert roles(tx) is None
+    with meta.transaction() as tx:
+        tx.tokens.insert("t1.three", subject_id=ROBOT, created_at=T0)
+        assert roles(tx, "t1.three") == frozenset()
+        tx.service_accounts.delete(ROBOT)
+        assert roles(tx, "t1.three") is None

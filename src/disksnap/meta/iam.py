@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 
 from disksnap.domain import errors as d
+from disksnap.domain.clock import Clock
 from disksnap.meta import schema as s
 from disksnap.meta.base import Repository, by_key, dialect_insert, unique_or_reference
 from disksnap.meta.db import POSTGRESQL
@@ -19,6 +21,32 @@ from disksnap.meta.errors import (
 )
 from disksnap.meta.integrity import execute_checked
 from disksnap.meta.records import Folder, RoleBinding, Subject, SubjectKind, Token, hash_token
+
+
+class TokenReads:
+    """What ``Tokens.find_valid_with_roles`` found in one transaction, by token hash and
+    folder: the pieces of a group commit (one caller's Creates, mostly) read a token and
+    its roles once. Only a change in the same transaction could make it stale, so every
+    change to tokens, role bindings or service accounts (``IamRepository.changing``) and
+    every savepoint rolled back (``Transaction.savepoint``) forgets it."""
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[str, str], Sequence[sa.RowMapping]] = {}
+
+    def forget(self) -> None:
+        self.found.clear()
+
+
+class IamRepository(Repository):
+    """A repository whose changes may change who is authenticated or authorized: it
+    shares the transaction's ``TokenReads`` and forgets them before it changes anything."""
+
+    def __init__(self, connection: sa.Connection, clock: Clock, reads: TokenReads) -> None:
+        super().__init__(connection, clock)
+        self._reads = reads
+
+    def changing(self) -> None:
+        self._reads.forget()
 
 
 def _folder(row: sa.RowMapping) -> Folder:
@@ -131,7 +159,7 @@ def _token(row: sa.RowMapping) -> Token:
     )
 
 
-class Tokens(Repository):
+class Tokens(IamRepository):
     """Bearer tokens. Only ``hash_token(secret)`` is stored; the secret never is."""
 
     def insert(
@@ -162,6 +190,7 @@ class Tokens(Repository):
             return ReferenceMissing(f"subject {subject_id} or key {key_id} not found")
 
         translate = unique_or_reference("token", "(hash)", on_reference=missing)
+        self.changing()
         execute_checked(self._conn, s.tokens.insert().values(values), translate)
         return token
 
@@ -184,10 +213,14 @@ class Tokens(Repository):
     ) -> tuple[Token, frozenset[str]] | None:
         """``find_valid`` and the roles its subject holds on ``folder_id``
         (``Roles.roles_of``), read in one statement."""
-        params = {"hash": hash_token(secret), "folder_id": folder_id}
-        rows = self._conn.execute(_TOKEN_AND_ROLES, params).mappings().all()
-        if not rows:
-            return None
+        key = (hash_token(secret), folder_id)
+        rows = self._reads.found.get(key)
+        if rows is None:
+            params = {"hash": key[0], "folder_id": folder_id}
+            rows = self._conn.execute(_TOKEN_AND_ROLES, params).mappings().all()
+            if not rows:
+                return None
+            self._reads.found[key] = rows
         token = _token(rows[0])
         if not token.valid_at(now):
             return None
@@ -196,6 +229,7 @@ class Tokens(Repository):
     def revoke(self, token_hash: str, *, at: dt.datetime) -> Token:
         """Mark revoked from ``at`` on (an earlier revocation stands); raise ``TokenNotFound``."""
         self.get(token_hash)
+        self.changing()
         self._conn.execute(
             s.tokens.update()
             .where(s.tokens.c.hash == token_hash, s.tokens.c.revoked_at.is_(None))
@@ -213,7 +247,7 @@ class Tokens(Repository):
         return tuple(_token(row) for row in self._conn.execute(query).mappings())
 
 
-class Roles(Repository):
+class Roles(IamRepository):
     """Role bindings ``(folder, subject, role)``. Role names are the caller's business."""
 
     def grant(self, folder_id: str, subject_id: str, role: str) -> bool:
@@ -227,11 +261,13 @@ class Roles(Repository):
             .on_conflict_do_nothing()
             .returning(s.role_bindings.c.role)
         )
+        self.changing()
         return self._conn.execute(statement).first() is not None
 
     def revoke(self, folder_id: str, subject_id: str, role: str) -> bool:
         """Unbind; ``False`` if there was no such binding."""
         table = s.role_bindings
+        self.changing()
         result = self._conn.execute(
             table.delete().where(
                 table.c.folder_id == folder_id,

@@ -17,16 +17,16 @@ import datetime as dt
 import sqlalchemy as sa
 
 from disksnap.meta import schema as s
-from disksnap.meta.base import Repository, unique_or_reference
+from disksnap.meta.base import unique_or_reference
 from disksnap.meta.errors import KeyNotFound, ServiceAccountNotFound
-from disksnap.meta.iam import subject_from_row
+from disksnap.meta.iam import IamRepository, subject_from_row
 from disksnap.meta.integrity import execute_checked
 from disksnap.meta.records import AuthorizedKey, KeyAlgorithm, Subject, SubjectKind
 
 _ACCOUNT = s.subjects.c.kind == SubjectKind.SERVICE_ACCOUNT.value
 
 
-class ServiceAccounts(Repository):
+class ServiceAccounts(IamRepository):
     """Subjects of kind ``service_account``. Create one with ``tx.subjects.insert``."""
 
     def get(self, account_id: str) -> Subject:
@@ -45,6 +45,7 @@ class ServiceAccounts(Repository):
     def delete(self, account_id: str) -> Subject:
         """Delete it with its role bindings, tokens and keys; raise ``ServiceAccountNotFound``."""
         account = self.get(account_id)
+        self.changing()
         self._conn.execute(s.subjects.delete().where(s.subjects.c.id == account_id))
         return account
 
@@ -61,12 +62,12 @@ def _key(row: sa.RowMapping) -> AuthorizedKey:
     )
 
 
-class AuthorizedKeys(Repository):
+class AuthorizedKeys(IamRepository):
     """Public keys that verify the JWTs a service account signs."""
 
     def insert(self, key: AuthorizedKey) -> None:
         """Raise ``DuplicateId`` or ``ServiceAccountNotFound``."""
-        ServiceAccounts(self._conn, self._clock).get(key.service_account_id)
+        ServiceAccounts(self._conn, self._clock, self._reads).get(key.service_account_id)
         values = {
             "id": key.id,
             "service_account_id": key.service_account_id,
@@ -107,6 +108,7 @@ class AuthorizedKeys(Repository):
         """Revoke the key and every token it got, from ``at`` on (earlier revocations
         stand); raise ``KeyNotFound``."""
         self.get(key_id)
+        self.changing()
         table = s.authorized_keys
         self._conn.execute(
             table.update()
