@@ -22,7 +22,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from disksnap.meta.db import POSTGRESQL
+from disksnap.meta.db import POSTGRESQL, transaction
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # pg_advisory_xact_lock key: "disksnap" as an int64, shared by every process.
@@ -55,7 +55,7 @@ def upgrade(engine: sa.Engine) -> tuple[str, ...]:
     """Bring the database to head; return the revisions applied, oldest first."""
     script = script_directory()
     head = script.get_current_head()
-    with engine.begin() as connection:
+    with transaction(engine) as connection:
         if connection.dialect.name == POSTGRESQL:
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
         current = current_revision(connection)

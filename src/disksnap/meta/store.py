@@ -34,10 +34,10 @@ from disksnap.meta.bookkeeping import IdempotencyKeys, Quotas
 from disksnap.meta.db import (
     POOL_SIZE,
     POSTGRESQL,
-    READONLY_OPTION,
     SQLITE,
     ChangeFeed,
     create_engine,
+    transaction,
 )
 from disksnap.meta.errors import MetaUnavailable
 from disksnap.meta.group import GroupCommit
@@ -216,12 +216,8 @@ class Meta:
     @contextlib.contextmanager
     def _connection(self, readonly: bool) -> Iterator[Transaction]:
         try:
-            with self._engine.connect() as connection:
-                connection.execution_options(**{READONLY_OPTION: readonly})
-                with connection.begin():
-                    if readonly and connection.dialect.name == POSTGRESQL:
-                        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-                    yield Transaction(connection, self._clock)
+            with transaction(self._engine, readonly=readonly) as connection:
+                yield Transaction(connection, self._clock)
         except _UNAVAILABLE as exc:
             raise MetaUnavailable(f"metadata database unavailable: {exc}") from exc
 
