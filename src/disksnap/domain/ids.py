@@ -76,9 +76,16 @@ class IdGenerator:
         return prefix + tail[:n]
 
 
+# Each byte as its ALPHABET character, and the bytes skipped.
+_AS_CHARACTER = bytes.maketrans(
+    bytes(range(256)), bytes(ord(ALPHABET[b % len(ALPHABET)]) for b in range(256))
+)
+_SKIPPED = bytes(range(_UNBIASED, 256))
+
+
 def characters(data: bytes) -> str:
     """Random bytes as ALPHABET characters, each equally likely (some bytes are skipped)."""
-    return "".join(ALPHABET[b % len(ALPHABET)] for b in data if b < _UNBIASED)
+    return data.translate(_AS_CHARACTER, _SKIPPED).decode("ascii")
 
 
 def is_safe_id(value: str) -> bool:

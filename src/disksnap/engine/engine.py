@@ -295,11 +295,11 @@ class Engine:
             return sorted(self._lazy)
 
     def disk(self, disk_id: str) -> Disk:
-        directory = self._disk_dir(disk_id)
         with self._mutex:
             self._ensure_open()
             disk = self._disks.get(disk_id)
-            if disk is None:
+            if disk is None:  # only then a path (and the id checked for one)
+                directory = self._disk_dir(disk_id)
                 if not (directory / "disk.json").exists():
                     raise DiskNotFound(f"disk {disk_id} not found")
                 disk = Disk.open(directory, self.config.max_disk_size, self._chunks)
