@@ -4,7 +4,9 @@
 restic and borg); ``disksnap bench api [OPTIONS]`` the REST API benchmark
 (``bench/api.py``, beside moto server); ``disksnap bench grpc [OPTIONS]`` gRPC Get
 beside REST Get (``bench/grpc.py``); ``disksnap bench soak [OPTIONS]`` a kill -9 soak of
-the service with its invariants checked after (``bench/soak.py``). The benchmarks are
+the service with its invariants checked after (``bench/soak.py``); ``disksnap bench
+creates [OPTIONS]`` what a Snapshot.Create costs the metadata writer, in CPU seconds or
+instructions (``bench/creates.py``). The benchmarks are
 not part of the installed package: they live beside ``src/`` in the repository (the
 package is installed editable from it). Every argument after ``bench`` (or ``bench api``)
 is handed to the benchmark unchanged (``disksnap bench --help``, ``disksnap bench api
@@ -26,7 +28,13 @@ if TYPE_CHECKING:
     from disksnap.cli.main import Subparsers
 
 # first argument -> bench/<name>.py
-BENCHMARKS = {"engine": "engine", "api": "api", "grpc": "grpc", "soak": "soak"}
+BENCHMARKS = {
+    "engine": "engine",
+    "api": "api",
+    "grpc": "grpc",
+    "soak": "soak",
+    "creates": "creates",
+}
 DEFAULT = "engine"
 
 
@@ -39,7 +47,8 @@ def register(subparsers: Subparsers) -> None:
         "bench",
         help="benchmark the storage engine against restic and borg, or (bench api) the "
         "REST API against moto, or (bench grpc) gRPC beside REST, or (bench soak) kill -9 "
-        "the service under load and check its invariants (disksnap bench [api|grpc|soak] --help)",
+        "the service under load and check its invariants, or (bench creates) the writer's cost "
+        "of a Create (disksnap bench [api|grpc|soak|creates] --help)",
         add_help=False,  # --help belongs to the benchmark
     )
     parser.set_defaults(run=run, passthrough=True)
