@@ -5,8 +5,8 @@ machine and these libraries allow at all.
 Each floor is a server in a child process of its own (one GIL, as ``disksnap serve``),
 started with ``python -m bench.floors KIND PORT [DIR]``:
 
-- ``rest_get``: Starlette on uvicorn with httptools, configured as ``disksnap serve``
-  configures them, answering ``GET /compute/v1/snapshots/{id}`` with a canned snapshot's
+- ``rest_get``: Starlette on uvicorn with httptools and uvloop, configured as ``disksnap
+  serve`` configures them, answering ``GET /compute/v1/snapshots/{id}`` with a canned snapshot's
   JSON on the event loop;
 - ``rest_get_hop``: the same answer made on a pool thread, as every service call is made
   (``service/pools.py``): one hand-off to a thread and back per request;
@@ -15,7 +15,7 @@ started with ``python -m bench.floors KIND PORT [DIR]``:
   ``fsync``s one new file in a new directory: the least a durable Create does (one
   transaction, one file), without authentication, validation, the checkpoint's other
   files, or the build;
-- ``grpc_get``: ``grpc.aio`` serving ``SnapshotService/Get`` over TLS with the certificate
+- ``grpc_get``: ``grpc.aio`` on uvloop serving ``SnapshotService/Get`` over TLS with the certificate
   and key in DIR, answering a canned ``Snapshot`` (the request is parsed, the answer
   serialized, nothing else).
 
@@ -86,7 +86,9 @@ def _serve_rest(kind: str, port: int, directory: Path) -> None:
     else:
         routes = [Route(path + "/{id}", get if kind == "rest_get" else get_hop)]
     app = Starlette(routes=routes)
-    uvicorn.run(app, port=port, http="httptools", lifespan="off", log_level="warning")
+    uvicorn.run(
+        app, port=port, http="httptools", loop="uvloop", lifespan="off", log_level="warning"
+    )
 
 
 def _durable_create(directory: Path) -> Callable[[], bytes]:
@@ -127,6 +129,7 @@ def _durable_create(directory: Path) -> Callable[[], bytes]:
 def _serve_grpc(port: int, directory: Path) -> None:
     import grpc  # noqa: PLC0415
     import grpc.aio  # noqa: PLC0415
+    import uvloop  # noqa: PLC0415
     from google.protobuf import json_format  # noqa: PLC0415
     from yandex.cloud.compute.v1 import snapshot_pb2, snapshot_service_pb2  # noqa: PLC0415
 
@@ -157,7 +160,8 @@ def _serve_grpc(port: int, directory: Path) -> None:
         await server.start()
         await server.wait_for_termination()
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # as disksnap serve
+        runner.run(main())
 
 
 def serve(kind: str, port: int, directory: Path) -> None:

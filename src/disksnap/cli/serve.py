@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
+import uvloop
 
 from disksnap.api.rest.openapi import build_openapi
 from disksnap.api.rest.routes import RouteTable, build_route_table
@@ -134,9 +135,14 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: None)
     try:
-        asyncio.run(
-            _serve(server, sock, listeners=listeners, data=data, endpoints=endpoints, admin=admin)
-        )
+        # libuv's event loop (uvloop) rather than asyncio's own: its transports and
+        # callbacks are C, 19 % fewer instructions per cached Get (docs/bench-api.md).
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(
+                _serve(
+                    server, sock, listeners=listeners, data=data, endpoints=endpoints, admin=admin
+                )
+            )
     finally:
         pools.shutdown()
         for w in workers:
