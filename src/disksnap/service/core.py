@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from disksnap.domain import errors as d
 from disksnap.domain.clock import Clock
@@ -86,6 +86,18 @@ class Env:
         return ZONE_PREFIXES.get(zone_id, "fhm")
 
 
+@dataclass(frozen=True)
+class Change(Generic[T]):
+    """A changing method's work for ``Call.grouped`` / ``Call.submit``: ``work(tx)``,
+    ``before_commit`` and ``undo`` as ``Meta.grouped`` runs them, and the folder whose
+    roles ``work`` will require (read with the caller's token), if it knows it."""
+
+    work: Callable[[Transaction], T]
+    before_commit: Callable[[], None] | None = None
+    undo: Callable[[], None] | None = None
+    folder_id: str | None = None
+
+
 class Call:
     """One RPC: its context and, once asked for, the authenticated subject."""
 
@@ -109,35 +121,21 @@ class Call:
     def authenticated(self) -> bool:
         return self._subject is not None
 
-    def grouped(
-        self,
-        work: Callable[[Transaction], T],
-        *,
-        before_commit: Callable[[], None] | None = None,
-        undo: Callable[[], None] | None = None,
-        folder_id: str | None = None,
-    ) -> T:
-        """``work(tx)`` for a changing method that checks and changes in one write
+    def grouped(self, change: Change[T]) -> T:
+        """``change.work(tx)`` for a changing method that checks and changes in one write
         transaction, which it may share with other calls' (``Meta.grouped``: group
         commit), the caller authenticated in it first (its reads, such as ``subject``,
-        use it too; with ``folder_id``, the folder whose roles ``work`` will require).
-        A method the dispatcher lists in ``CHECKS_FIRST`` is authenticated here rather
-        than in a transaction of its own."""
-        piece = self._authenticated(work, folder_id)
-        return self.env.meta.grouped(piece, before_commit=before_commit, undo=undo)
+        use it too; with ``change.folder_id``, the folder whose roles ``work`` will
+        require). A method the dispatcher lists in ``CHECKS_FIRST`` is authenticated here
+        rather than in a transaction of its own."""
+        piece = self._authenticated(change.work, change.folder_id)
+        return self.env.meta.grouped(piece, before_commit=change.before_commit, undo=change.undo)
 
-    def submit(
-        self,
-        work: Callable[[Transaction], T],
-        *,
-        before_commit: Callable[[], None] | None = None,
-        undo: Callable[[], None] | None = None,
-        folder_id: str | None = None,
-    ) -> Future[T] | None:
+    def submit(self, change: Change[T]) -> Future[T] | None:
         """``grouped`` without waiting (``Meta.submit``): its future, or None where
         changes do not queue for one writer (PostgreSQL)."""
-        piece = self._authenticated(work, folder_id)
-        return self.env.meta.submit(piece, before_commit=before_commit, undo=undo)
+        piece = self._authenticated(change.work, change.folder_id)
+        return self.env.meta.submit(piece, before_commit=change.before_commit, undo=change.undo)
 
     def _authenticated(
         self, work: Callable[[Transaction], T], folder_id: str | None

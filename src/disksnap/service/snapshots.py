@@ -14,9 +14,7 @@ completes the operation.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TypedDict
 
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
@@ -47,7 +45,7 @@ from disksnap.meta import (
 from disksnap.service import listing
 from disksnap.service.auth import Access
 from disksnap.service.convert import snapshot_proto, to_json
-from disksnap.service.core import Call, QuotaExceeded
+from disksnap.service.core import Call, Change, QuotaExceeded
 from disksnap.service.operations import (
     SNAPSHOT_CREATE,
     new_operation,
@@ -87,24 +85,17 @@ def list_(request: Message, call: Call) -> Message:
 
 def create(request: Message, call: Call) -> Message:
     assert isinstance(request, pb.CreateSnapshotRequest)
-    return call.grouped(**_creating(request, call))
+    return call.grouped(_creating(request, call))
 
 
 def start_create(request: Message, call: Call) -> Future[Message] | None:
     """``create`` queued for the writer without waiting (``Call.submit``): its future,
     or None where changes do not queue (then ``create`` it on a thread)."""
     assert isinstance(request, pb.CreateSnapshotRequest)
-    return call.submit(**_creating(request, call))
+    return call.submit(_creating(request, call))
 
 
-class _Creating(TypedDict):
-    work: Callable[[Transaction], Message]
-    before_commit: Callable[[], None]
-    undo: Callable[[], None]
-    folder_id: str
-
-
-def _creating(request: pb.CreateSnapshotRequest, call: Call) -> _Creating:
+def _creating(request: pb.CreateSnapshotRequest, call: Call) -> Change[Message]:
     """A Create as a change for ``Call.grouped``: its checkpoint is synced before the
     commit, and dropped again if the snapshot is not committed."""
     taken: list[str] = []  # the checkpoint this call took
@@ -114,7 +105,7 @@ def _creating(request: pb.CreateSnapshotRequest, call: Call) -> _Creating:
             with contextlib.suppress(EngineCheckpointNotFound):
                 call.env.engine.abort_checkpoint(snapshot_id)
 
-    return _Creating(
+    return Change(
         work=lambda tx: operation_proto(_create(tx, call, request, taken)),
         before_commit=call.env.engine.sync_checkpoints,  # the checkpoints, then records
         undo=undo,
