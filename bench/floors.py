@@ -87,7 +87,13 @@ def _serve_rest(kind: str, port: int, directory: Path) -> None:
         routes = [Route(path + "/{id}", get if kind == "rest_get" else get_hop)]
     app = Starlette(routes=routes)
     uvicorn.run(
-        app, port=port, http="httptools", loop="uvloop", lifespan="off", log_level="warning"
+        app,
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        lifespan="off",
+        log_level="warning",
+        server_header=False,
     )
 
 

@@ -5,8 +5,10 @@ end in tests/e2e/test_read_cache.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
+import json
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 
 import pytest
 from google.protobuf.message import Message
+from starlette.types import ASGIApp
+from starlette.types import Message as Message_
 from yandex.cloud.compute.v1 import snapshot_pb2, snapshot_service_pb2, zone_pb2
 
 from disksnap.api.rest.openapi import build_openapi
@@ -38,12 +42,14 @@ class ListFeed:
 
     log: list[Key] = field(default_factory=list)
     seen: int = 0
+    polls: int = 0
 
     @property
     def position(self) -> int:
         return self.seen
 
     def poll(self) -> Changes | None:
+        self.polls += 1
         if self.seen == len(self.log):
             return None
         new, self.seen = self.log[self.seen :], len(self.log)
@@ -236,3 +242,75 @@ def test_a_put_older_than_the_changes_remembered_is_refused() -> None:
     feed.log.append(("*", ""))
     assert cache.get(GET, "fd8a", b"cred") is None
     assert not cache.allow(b"cred", FOLDER, None, now)
+
+
+# --- the change log is read once for the Gets the event loop runs together -----------------
+
+
+def test_gets_run_together_read_the_change_log_once() -> None:
+    clock, feed = FakeClock(), ListFeed()
+    service = Counting(clock, feed)
+    cache: ReadCache[Cached] = ReadCache(feed, clock)
+    table = build_route_table()
+    app = create_app(service, table, build_openapi(table), cache=cache)
+
+    async def scenario() -> list[tuple[int, dict[str, object]]]:
+        await asgi_get(app, SNAPSHOT)  # kept
+        before = feed.polls
+        answers = await asyncio.gather(*(asgi_get(app, SNAPSHOT) for _ in range(10)))
+        assert feed.polls == before + 1
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert service.calls == [GET]
+    assert [status for status, _ in answers] == [200] * 10
+
+
+def test_a_get_received_after_the_log_was_read_reads_it_again() -> None:
+    """A commit lands after one Get of a batch read the log; a Get received after the
+    commit (its task created after it), though run in the same turn of the loop as the
+    first, is not answered from what the first read."""
+    clock, feed = FakeClock(), ListFeed()
+    service = Counting(clock, feed)
+    cache: ReadCache[Cached] = ReadCache(feed, clock)
+    table = build_route_table()
+    app = create_app(service, table, build_openapi(table), cache=cache)
+
+    async def commit_then_get() -> tuple[int, dict[str, object]]:
+        service.name = "renamed"
+        feed.log.append(("snapshot", "fd8cached"))
+        return await asyncio.create_task(asgi_get(app, SNAPSHOT))
+
+    async def scenario() -> tuple[tuple[int, dict[str, object]], ...]:
+        await asgi_get(app, SNAPSHOT)  # kept
+        first = asyncio.create_task(asgi_get(app, SNAPSHOT))  # reads the log, then hits
+        later = asyncio.create_task(commit_then_get())  # runs right after ``first``
+        return await first, await later
+
+    first, later = asyncio.run(scenario())
+    assert (first[0], first[1]["name"]) == (200, "first")
+    assert (later[0], later[1]["name"]) == (200, "renamed")
+    assert service.calls == [GET, GET]
+
+
+async def asgi_get(app: ASGIApp, path: str) -> tuple[int, dict[str, object]]:
+    """A GET with the good token, straight into the ASGI app: its status and JSON body."""
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"authorization", b"Bearer good")],
+    }
+    sent: list[Message_] = []
+
+    async def receive() -> Message_:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message_) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return sent[0]["status"], json.loads(body)

@@ -84,3 +84,10 @@ def test_every_response_carries_a_request_id(live: Server) -> None:
         with urllib.request.urlopen(live.info["rest"] + path, timeout=30) as resp:
             assert resp.status == 200
             assert re.fullmatch(r"[0-9a-f]{32}", resp.headers["x-request-id"] or ""), path
+
+
+def test_responses_do_not_name_the_server_software(live: Server) -> None:
+    admin = caller(live)
+    resp = admin.call("GET", "/compute/v1/zones")
+    assert resp.status == 200
+    assert "server" not in {name.lower() for name in resp.headers}, resp.headers

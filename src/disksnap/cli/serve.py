@@ -119,7 +119,8 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     # missing parser fails the start instead of silently costing CPU on every request.
     # The API logs each call itself (``log_call``): uvicorn's access log would only
     # format a path per response for a logger that drops it. Nothing reads the client's
-    # address, so X-Forwarded-* headers are not trusted either.
+    # address, so X-Forwarded-* headers are not trusted either. No ``server`` header:
+    # it names the software to anyone who asks, and costs every answer a header.
     config = uvicorn.Config(
         app,
         http="httptools",
@@ -127,6 +128,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         log_level="warning",
         access_log=False,
         proxy_headers=False,
+        server_header=False,
     )
     settle_heap()
     server = uvicorn.Server(config)

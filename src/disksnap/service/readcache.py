@@ -161,6 +161,11 @@ class ReadCache(Generic[T]):
         """The answer kept for ``rpc`` of ``resource_id``, if ``credential`` may still
         read its folder."""
         self.sync()
+        return self.lookup(rpc, resource_id, credential)
+
+    def lookup(self, rpc: str, resource_id: str, credential: bytes) -> T | None:
+        """``get`` without looking for new changes first: for a caller that ``sync``-ed
+        after the request it answers was received (``api/rest/server.py``)."""
         with self._lock:
             answer = self._answers.get((KINDS[rpc], resource_id))
             if answer is None or (credential, answer.folder_id) not in self._access:

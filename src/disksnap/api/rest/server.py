@@ -157,6 +157,7 @@ class _Front:
         self.app, self.api, self.cache = app, api, cache
         self.app_paths = app_paths  # served by the framework's routes; the rest is the API's
         self._warming: asyncio.Future[int] | asyncio.TimerHandle | None = None
+        self._synced = False  # the change feed was read in this batch of callbacks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.app_paths:
@@ -164,7 +165,8 @@ class _Front:
             return
         cache = self.cache
         if cache is not None and (target := self.api.cacheable(scope)) is not None:
-            hit = cache.get(*target, credential(scope))
+            self._sync_once(cache)
+            hit = cache.lookup(*target, credential(scope))
             if hit is not None:
                 await self.api.answer_cached(scope, send, target[0], hit)
                 self._warm()
@@ -174,6 +176,22 @@ class _Front:
         if cache is not None:
             cache.sync()  # what this request changed
             self._warm()
+
+    def _sync_once(self, cache: ReadCache[Cached]) -> None:
+        """Apply what was committed since the last look, once for all the requests the
+        event loop runs in one batch (a third of a cached Get's system calls, and the
+        connection's lock, were this look). Safe: uvicorn runs each request in a task
+        it creates once the request's head is read, and callbacks run in the order they
+        were scheduled; so a request whose task was created after this look - one that
+        may have been sent after a commit this look missed - runs after ``_unsync``,
+        and looks again."""
+        if not self._synced:
+            cache.sync()
+            self._synced = True
+            asyncio.get_running_loop().call_soon(self._unsync)
+
+    def _unsync(self) -> None:
+        self._synced = False
 
     def _warm(self) -> None:
         if self._warming is None and self.cache is not None and self.cache.pending:
