@@ -4,6 +4,7 @@ runs against them with the shared load generator, and the results are written.""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from bench import api
 from bench.load import (
     Connection,
+    LoadError,
     drive,
     drive_paced,
     expect,
@@ -78,6 +80,35 @@ def test_load_generator_counts_every_call_on_kept_alive_connections() -> None:
             assert 0 < result.p50_ms <= result.p99_ms <= result.max_ms
 
     asyncio.run(run())
+
+
+def test_the_generators_heap_is_frozen_only_while_it_measures() -> None:
+    """Its own full collections stay out of the latencies, and everything is collectable
+    again afterwards (a failing measurement included)."""
+    frozen: list[int] = []
+
+    async def run() -> None:
+        async with trivial_server() as port:
+            raw = request_bytes("GET", "/", f"127.0.0.1:{port}")
+
+            async def job(c: Connection) -> None:
+                expect(await c.call(raw))
+                frozen.append(gc.get_freeze_count())
+
+            async def failing(c: Connection) -> None:
+                raise LoadError("a job's expectation failed")
+
+            await drive("127.0.0.1", port, [job] * 4, concurrency=2)
+            assert gc.get_freeze_count() == 0
+            await drive_paced("127.0.0.1", port, [job] * 4, rate=1000, concurrency=2)
+            assert gc.get_freeze_count() == 0
+            with pytest.raises(ExceptionGroup):
+                await drive("127.0.0.1", port, [failing], concurrency=1)
+            assert gc.get_freeze_count() == 0
+
+    asyncio.run(run())
+    assert len(frozen) == 8
+    assert min(frozen) > 1000  # the test process's modules, at least
 
 
 def test_paced_load_sends_each_call_when_it_is_due() -> None:
