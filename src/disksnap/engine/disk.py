@@ -37,6 +37,7 @@ from disksnap.engine.fileio import (
     pwrite_full,
     write_file_atomic,
 )
+from disksnap.engine.stripes import Stripes
 
 STRIPES = 64
 PAGE = 4096
@@ -87,7 +88,7 @@ class Disk:
         self._preserver_lock = threading.Lock()  # its start, against _stop_deferring
         self._apply_lock = threading.Lock()  # taken before any stripe lock
         self._fd = os.open(directory / "data", os.O_RDWR)
-        self._stripes = [threading.Lock() for _ in range(STRIPES)]
+        self._stripes = Stripes(STRIPES)
         # disk.json's writers (a grow, a publish, the end of a hydration) hold different
         # locks; this one keeps their temporary files apart.
         self._info_lock = threading.Lock()
@@ -237,26 +238,17 @@ class Disk:
     @contextlib.contextmanager
     def lock_range(self, offset: int, length: int) -> Iterator[tuple[int, int]]:
         first, last, stripes = self._stripes_of(offset, length)
-        for s in stripes:
-            self._stripes[s].acquire()
+        self._stripes.acquire(stripes)
         try:
             yield first, last
         finally:
-            for s in reversed(stripes):
-                self._stripes[s].release()
+            self._stripes.release(stripes)
 
     def lock_extent(self, extent: int) -> contextlib.AbstractContextManager[object]:
-        return self._stripes[extent % STRIPES]
+        return self._stripes.holding((extent % STRIPES,))
 
-    @contextlib.contextmanager
-    def all_locks(self) -> Iterator[None]:
-        for s in self._stripes:
-            s.acquire()
-        try:
-            yield
-        finally:
-            for s in reversed(self._stripes):
-                s.release()
+    def all_locks(self) -> contextlib.AbstractContextManager[None]:
+        return self._stripes.holding_all()
 
     # --- I/O ------------------------------------------------------------------------
 
@@ -415,20 +407,15 @@ class Disk:
             return False
         self._check(offset, len(data))
         first, last, stripes = self._stripes_of(offset, len(data))
-        taken = []
+        if not self._stripes.try_acquire(stripes):
+            return False
         try:
-            for st in stripes:
-                if not self._stripes[st].acquire(blocking=False):
-                    return False
-                taken.append(st)
-            try:
-                with self._io():
-                    return self._write_locked_nowait(offset, data, first, last)
-            except DiskNotFound:
-                return False  # closed: ``write`` raises it
+            with self._io():
+                return self._write_locked_nowait(offset, data, first, last)
+        except DiskNotFound:
+            return False  # closed: ``write`` raises it
         finally:
-            for st in reversed(taken):
-                self._stripes[st].release()
+            self._stripes.release(stripes)
 
     def _write_locked_nowait(self, offset: int, data: bytes, first: int, last: int) -> bool:
         """``write_nowait`` once the range's locks are held and the disk is open."""
