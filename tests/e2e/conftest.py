@@ -36,13 +36,15 @@ class Server:
     grpc_port: int = 0  # 0: a free port; a fixed one lets clients reconnect across restarts
     nbd_port: int = 0  # likewise for NBD
     args: list[str] = field(default_factory=list)  # more `disksnap serve` options
+    prefix: list[str] = field(default_factory=list)  # a command that runs it (prlimit ...)
     proc: subprocess.Popen[bytes] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> Server:
         stamp = self.data / "bootstrap.json"
         before = stamp.stat().st_mtime_ns if stamp.exists() else 0
-        command = [DISKSNAP, "serve", "--data-dir", str(self.data), "--rest-port", "0"]
+        command = [*self.prefix, DISKSNAP, "serve", "--data-dir", str(self.data)]
+        command += ["--rest-port", "0"]
         command += ["--workers", str(self.workers), "--grpc-port", str(self.grpc_port)]
         command += ["--nbd-port", str(self.nbd_port)]
         command += self.args

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import resource
 import stat
 from pathlib import Path
 
@@ -67,6 +68,25 @@ def test_first_start_bootstraps_and_later_starts_keep_it(server: Server) -> None
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     again = server.call("GET", f"/compute/v1/snapshots?folderId={server.folder}")
     assert again.status == 200
+
+
+def test_the_open_file_limit_is_raised_to_the_hard_limit(tmp_path: Path) -> None:
+    """Each open disk holds a file: a soft limit of 256 would stop the server at a few
+    hundred disks."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert hard > 256, "the test needs room above its soft limit"
+    hard_text = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+    server = Server(tmp_path / "data", prefix=["prlimit", f"--nofile=256:{hard_text}", "--"])
+    server.start()
+    try:
+        assert server.proc is not None
+        limits = Path(f"/proc/{server.proc.pid}/limits").read_text()
+        row = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+        soft_now, hard_now = row.split()[3:5]
+        assert hard_now == hard_text
+        assert soft_now == (hard_text if hard != resource.RLIM_INFINITY else str(1 << 20))
+    finally:
+        server.stop()
 
 
 def test_an_operation_in_flight_survives_a_restart(tmp_path: Path) -> None:

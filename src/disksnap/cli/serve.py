@@ -17,6 +17,7 @@ import gc
 import json
 import logging
 import os
+import resource
 import secrets
 import signal
 import socket
@@ -66,6 +67,7 @@ def register(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace, _extra: list[str]) -> int:
     logs.configure()
+    raise_open_file_limit()
     data: Path = args.data_dir.resolve()
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     clock = SystemClock()
@@ -158,6 +160,20 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         sock.close()
     log.info("stopped")
     return 0
+
+
+def raise_open_file_limit() -> None:
+    """Raise the soft limit on open files to the hard one. An open disk keeps its data
+    file open and every client holds a socket; the soft limit is often 1,024, the hard
+    one far higher, and a server that holds many files is expected to take it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (OSError, ValueError) as e:
+        log.warning("could not raise the open-file limit from %d to %d: %s", soft, target, e)
 
 
 def settle_heap() -> None:
