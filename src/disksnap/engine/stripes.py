@@ -4,7 +4,8 @@ and a bit mask of the stripes held.
 One lock object per stripe would be simpler, but every one is an object the garbage
 collector scans on each full collection: with 1,000 disks open, their 64,000 stripe
 locks were two thirds of the server's tracked objects, and a full collection took 14 ms
-with every request waiting. This is three objects per disk.
+with every request waiting. This is a handful of objects per disk whatever the count
+(with 1,000 disks open the server tracked 34,000 objects instead of 93,000).
 
 A set is taken in ascending order, each stripe as soon as it is free while holding
 those already taken - as separate locks taken in that order would be. So two sets never
