@@ -92,10 +92,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         start=services.start,
         read_threads=SQLITE_READ_THREADS if meta.dialect == "sqlite" else READ_THREADS,
     )
-    feed = meta.change_feed()  # SQLite: Gets answered from memory until their resource changes
-    cache: ReadCache[Cached] | None = None
-    if feed is not None:
-        cache = ReadCache(feed, clock, functools.partial(load, meta))
+    cache, grpc_cache = read_caches(meta, clock)
     app = create_app(services, table, build_openapi(served), metrics, pools, cache=cache)
     sock = socket.create_server((args.host, args.rest_port))
     # Accepted connections inherit it: small responses are not held back by Nagle's
@@ -110,7 +107,15 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     )
     # Transports served beside REST: gRPC on the same event loop, NBD on its own.
     listeners: list[Listener] = [
-        serve_grpc.listener(args, services, data, clock, registry=metrics.registry, pools=pools)
+        serve_grpc.listener(
+            args,
+            services,
+            data,
+            clock,
+            registry=metrics.registry,
+            pools=pools,
+            cache=grpc_cache,
+        )
     ]
     listeners.append(serve_nbd.listener(args, meta, engine))
     hydrator = Hydrator(engine)
@@ -160,6 +165,20 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         sock.close()
     log.info("stopped")
     return 0
+
+
+def read_caches(
+    meta: Meta, clock: SystemClock
+) -> tuple[ReadCache[Cached] | None, ReadCache[bytes] | None]:
+    """On SQLite, Gets are answered from memory until their resource changes: REST's
+    cache keeps rendered JSON and prepares the answers of changed resources ahead; gRPC's
+    keeps serialized messages, filled by the Gets themselves. Each reads a change feed
+    of its own. None for both on PostgreSQL (no change feed)."""
+    rest_feed, grpc_feed = meta.change_feed(), meta.change_feed()
+    if rest_feed is None or grpc_feed is None:
+        return None, None
+    rest = ReadCache[Cached](rest_feed, clock, functools.partial(load, meta))
+    return rest, ReadCache[bytes](grpc_feed, clock)
 
 
 def raise_open_file_limit() -> None:

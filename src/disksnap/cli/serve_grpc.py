@@ -13,6 +13,7 @@ from disksnap.domain.clock import Clock
 from disksnap.service.context import Dispatcher
 from disksnap.service.metrics import CallMetrics
 from disksnap.service.pools import CallPools
+from disksnap.service.readcache import ReadCache
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,8 +77,10 @@ def listener(
     *,
     registry: CollectorRegistry | None = None,
     pools: CallPools | None = None,
+    cache: ReadCache[bytes] | None = None,
 ) -> GrpcListener:
-    """The listener the options configure; its metrics go into ``registry``."""
+    """The listener the options configure; its metrics go into ``registry``; Gets are
+    answered from ``cache`` while it holds them."""
     return GrpcListener(
         dispatcher,
         host=args.host,
@@ -85,4 +88,5 @@ def listener(
         security=security(args, data, clock),
         pools=pools,
         metrics=CallMetrics.create("grpc", "gRPC call", registry),
+        cache=cache,
     )

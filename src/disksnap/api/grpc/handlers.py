@@ -22,6 +22,7 @@ writer has not taken it yet, and otherwise committed or refused as a whole all t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
@@ -44,6 +45,7 @@ from disksnap.service.descriptors import message_class
 from disksnap.service.logs import log_call
 from disksnap.service.metrics import CallMetrics
 from disksnap.service.pools import CallPools
+from disksnap.service.readcache import CACHEABLE, KINDS, ReadCache
 from disksnap.service.status import internal_status, status_of
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,12 @@ class DeadlineExceeded(DisksnapError):
 class UnaryRpc:
     """One unary method: bytes and context in, ``call`` on ``pools`` (inline if None),
     reply out. The request is parsed here rather than by gRPC, so that bytes that are not
-    a ``request_class`` message are INVALID_ARGUMENT with a Status like any bad input."""
+    a ``request_class`` message are INVALID_ARGUMENT with a Status like any bad input.
+
+    With a read cache (``service/readcache.py``, SQLite only), a Get (Snapshot, Disk,
+    Operation) whose serialized answer is kept for this caller is answered on the event
+    loop, without a thread or SQL; a Get that is not is called as any other method and
+    its answer kept, until its resource changes (whoever commits the change)."""
 
     def __init__(
         self,
@@ -73,14 +80,19 @@ class UnaryRpc:
         call: Call,
         pools: CallPools | None,
         metrics: CallMetrics | None = None,
+        *,
+        cache: ReadCache[bytes] | None = None,
     ) -> None:
         self.full_name = full_name
         self.request_class = request_class
         self.call = call
         self.pools = pools
         self.metrics = metrics
+        self.cache = cache if full_name in CACHEABLE else None
+        # The request's field naming the resource: snapshot_id, disk_id, operation_id.
+        self._id_field = f"{KINDS[full_name]}_id" if self.cache is not None else ""
 
-    async def handle(self, payload: bytes, context: Context) -> Message:
+    async def handle(self, payload: bytes, context: Context) -> Message | bytes:
         started = time.perf_counter()
         metadata = _metadata(context.invocation_metadata())
         request_id = _request_id(metadata)
@@ -95,7 +107,10 @@ class UnaryRpc:
                 authorization=metadata.get("authorization"),
                 idempotency_key=metadata.get("idempotency-key"),
             )
-            reply = await self._run(request, ctx)
+            if self.cache is None:
+                reply: Message | bytes = await self._run(request, ctx)
+            else:
+                reply = await self._cached_or_run(request, ctx)
         except DisksnapError as e:
             status = status_of(e, request_id)
         except asyncio.CancelledError:
@@ -106,7 +121,7 @@ class UnaryRpc:
             status = internal_status(request_id)
         else:
             context.set_trailing_metadata((("x-request-id", request_id),))
-            self._log(Code.OK, started)
+            self._log(Code.OK, started, cached=isinstance(reply, bytes))
             return reply
         self._log(Code(status.code), started)
         await abort(context, status, request_id)
@@ -124,9 +139,28 @@ class UnaryRpc:
             return self.call(self.full_name, request, ctx)
         return await self.pools.run(self.call, self.full_name, request, ctx)
 
-    def _log(self, code: Code, started: float) -> None:
+    async def _cached_or_run(self, request: Message, ctx: CallContext) -> Message | bytes:
+        """The kept answer (serialized), or the call's, kept if the caller could read
+        the resource's folder and the resource did not change since the call began."""
+        assert self.cache is not None
+        resource_id = str(getattr(request, self._id_field))
+        credential = hashlib.sha256((ctx.authorization or "").encode()).digest()
+        position = self.cache.sync()  # after the request arrived: what it must see
+        kept = self.cache.lookup(self.full_name, resource_id, credential)
+        if kept is not None:
+            return kept
+        reply = await self._run(request, ctx)
+        folder = ctx.notes.readable_folder
+        if folder is not None:
+            self.cache.allow(credential, folder, ctx.notes.valid_until, position)
+            self.cache.put(self.full_name, resource_id, folder, reply.SerializeToString(), position)
+        return reply
+
+    def _log(self, code: Code, started: float, *, cached: bool = False) -> None:
         seconds = time.perf_counter() - started
         extras: dict[str, object] = {"rpc": self.full_name, "seconds": round(seconds, 6)}
+        if cached:
+            extras["cached"] = True
         log_call(log, f"gRPC {self.full_name} -> {code.name}", extras)
         if self.metrics is not None:
             self.metrics.observe(self.full_name, code, seconds)
@@ -148,9 +182,10 @@ def method_handlers(
     call: Call,
     pools: CallPools | None,
     metrics: CallMetrics | None = None,
+    cache: ReadCache[bytes] | None = None,
 ) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
     """A handler for every method of ``service``, all calling ``call`` by full name."""
-    return {m.name: unary_handler(m, call, pools, metrics) for m in service.methods}
+    return {m.name: unary_handler(m, call, pools, metrics, cache) for m in service.methods}
 
 
 def unary_handler(
@@ -158,14 +193,19 @@ def unary_handler(
     call: Call,
     pools: CallPools | None,
     metrics: CallMetrics | None = None,
+    cache: ReadCache[bytes] | None = None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     request_class = message_class(method.input_type)
-    response_class = message_class(method.output_type)
-    rpc = UnaryRpc(str(method.full_name), request_class, call, pools, metrics)
+    rpc = UnaryRpc(str(method.full_name), request_class, call, pools, metrics, cache=cache)
     return grpc.unary_unary_rpc_method_handler(
         rpc.handle,  # a bound coroutine method: grpc.aio tells coroutines apart by it
-        response_serializer=response_class.SerializeToString,
+        response_serializer=_serialized,
     )
+
+
+def _serialized(reply: Message | bytes) -> bytes:
+    """A reply's bytes: a kept answer is serialized already."""
+    return reply if isinstance(reply, bytes) else reply.SerializeToString()
 
 
 def dispatcher_handlers(
@@ -173,11 +213,14 @@ def dispatcher_handlers(
     services: Iterable[ServiceDescriptor],
     pools: CallPools,
     metrics: CallMetrics | None = None,
+    cache: ReadCache[bytes] | None = None,
 ) -> dict[str, dict[str, grpc.RpcMethodHandler[Any, Any]]]:
     """Handlers by service full name for every method of ``services``, each running
-    ``dispatcher.dispatch`` on ``pools``."""
+    ``dispatcher.dispatch`` on ``pools``; Gets answered from ``cache`` while it holds
+    them."""
     return {
-        str(s.full_name): method_handlers(s, dispatcher.dispatch, pools, metrics) for s in services
+        str(s.full_name): method_handlers(s, dispatcher.dispatch, pools, metrics, cache)
+        for s in services
     }
 
 

@@ -31,6 +31,7 @@ from disksnap.service.context import Dispatcher
 from disksnap.service.descriptors import SERVICES
 from disksnap.service.metrics import CallMetrics
 from disksnap.service.pools import CallPools
+from disksnap.service.readcache import ReadCache
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,10 @@ class GrpcListener:
         security: Security,
         pools: CallPools | None = None,
         metrics: CallMetrics | None = None,
+        cache: ReadCache[bytes] | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.cache = cache  # Gets answered from memory while their resource is unchanged
         self.host = host
         self.port = port
         self.security = security
@@ -100,7 +103,7 @@ class GrpcListener:
             options=[("grpc.so_reuseport", 0)],
         )
         for name, handlers in dispatcher_handlers(
-            self.dispatcher, SERVICES, self.pools, self.metrics
+            self.dispatcher, SERVICES, self.pools, self.metrics, self.cache
         ).items():
             server.add_registered_method_handlers(name, handlers)
         server.add_registered_method_handlers(
