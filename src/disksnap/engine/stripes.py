@@ -24,7 +24,6 @@ class Stripes:
     def __init__(self, count: int) -> None:
         if not 0 < count <= 1024:
             raise ValueError(f"stripe count {count} out of range")
-        self.count = count
         self._all = tuple(range(count))
         self._changed = threading.Condition(threading.Lock())
         self._held = 0  # bit s: stripe s is held

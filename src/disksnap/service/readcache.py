@@ -27,7 +27,9 @@ Without a change feed (PostgreSQL: ``Meta.change_feed`` is None) nothing is cach
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,6 +57,12 @@ MAX_ENTRIES = 10_000  # answers (about a kilobyte each), and as many access entr
 REMEMBERED = 100_000  # positions of recent changes, for the check on a put
 
 Key = tuple[str, str]  # (kind, id)
+
+
+def credential(authorization: bytes) -> bytes:
+    """A caller's credential as the cache knows it, from the ``Authorization`` value it
+    sent (REST's header, gRPC's metadata): hashed, so that the cache holds no token."""
+    return hashlib.sha256(authorization).digest()
 
 
 class Feed(Protocol):
@@ -131,6 +139,7 @@ class ReadCache(Generic[T]):
         self._refused_before = feed.position  # a put from before this is refused
         self._pending: dict[Key, None] = {}  # changed resources to prepare answers of
         self._preparing = 0  # of them, taken by a ``warm`` still running
+        self._looked = False  # ``sync_on_loop`` read the log in this turn of the loop
 
     def sync(self) -> int:
         """Apply what was committed since the last look; the feed's position. Read it
@@ -157,6 +166,24 @@ class ReadCache(Generic[T]):
             oldest = next(iter(self._changed))
             self._refused_before = max(self._refused_before, self._changed.pop(oldest))
 
+    def sync_on_loop(self) -> int:
+        """``sync`` for a transport's event loop (call it from the loop's thread only):
+        the log is read once for all the requests the loop runs in one turn, not once
+        each (its look is system calls and the GIL let go). Safe: a request is handled
+        in a task step scheduled once it arrived, and callbacks run in the order they
+        were scheduled; so a request that arrived after this look - and may have been
+        sent after a commit it missed - is handled after ``_next_turn``, and looks again.
+        The feed's position, as ``sync``."""
+        if self._looked:
+            return self._feed.position
+        position = self.sync()
+        self._looked = True
+        asyncio.get_running_loop().call_soon(self._next_turn)
+        return position
+
+    def _next_turn(self) -> None:
+        self._looked = False
+
     def get(self, rpc: str, resource_id: str, credential: bytes) -> T | None:
         """The answer kept for ``rpc`` of ``resource_id``, if ``credential`` may still
         read its folder."""
@@ -164,8 +191,8 @@ class ReadCache(Generic[T]):
         return self.lookup(rpc, resource_id, credential)
 
     def lookup(self, rpc: str, resource_id: str, credential: bytes) -> T | None:
-        """``get`` without looking for new changes first: for a caller that ``sync``-ed
-        after the request it answers was received (``api/rest/server.py``)."""
+        """``get`` without looking for new changes first: for a caller that looked
+        after the request it answers was received (``sync_on_loop``)."""
         with self._lock:
             answer = self._answers.get((KINDS[rpc], resource_id))
             if answer is None or (credential, answer.folder_id) not in self._access:

@@ -22,7 +22,6 @@ writer has not taken it yet, and otherwise committed or refused as a whole all t
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 import time
@@ -45,7 +44,7 @@ from disksnap.service.descriptors import message_class
 from disksnap.service.logs import log_call
 from disksnap.service.metrics import CallMetrics
 from disksnap.service.pools import CallPools
-from disksnap.service.readcache import CACHEABLE, KINDS, ReadCache
+from disksnap.service.readcache import CACHEABLE, KINDS, ReadCache, credential
 from disksnap.service.status import internal_status, status_of
 
 log = logging.getLogger(__name__)
@@ -109,8 +108,9 @@ class UnaryRpc:
             )
             if self.cache is None:
                 reply: Message | bytes = await self._run(request, ctx)
+                cached = False
             else:
-                reply = await self._cached_or_run(request, ctx)
+                reply, cached = await self._cached_or_run(request, ctx)
         except DisksnapError as e:
             status = status_of(e, request_id)
         except asyncio.CancelledError:
@@ -121,7 +121,7 @@ class UnaryRpc:
             status = internal_status(request_id)
         else:
             context.set_trailing_metadata((("x-request-id", request_id),))
-            self._log(Code.OK, started, cached=isinstance(reply, bytes))
+            self._log(Code.OK, started, cached=cached)
             return reply
         self._log(Code(status.code), started)
         await abort(context, status, request_id)
@@ -139,22 +139,23 @@ class UnaryRpc:
             return self.call(self.full_name, request, ctx)
         return await self.pools.run(self.call, self.full_name, request, ctx)
 
-    async def _cached_or_run(self, request: Message, ctx: CallContext) -> Message | bytes:
-        """The kept answer (serialized), or the call's, kept if the caller could read
-        the resource's folder and the resource did not change since the call began."""
+    async def _cached_or_run(self, request: Message, ctx: CallContext) -> tuple[bytes, bool]:
+        """The answer, serialized, and whether it was kept: the kept one, or the call's,
+        kept if the caller could read the resource's folder and the resource did not
+        change since the call began."""
         assert self.cache is not None
         resource_id = str(getattr(request, self._id_field))
-        credential = hashlib.sha256((ctx.authorization or "").encode()).digest()
-        position = self.cache.sync()  # after the request arrived: what it must see
-        kept = self.cache.lookup(self.full_name, resource_id, credential)
+        key = credential((ctx.authorization or "").encode())
+        position = self.cache.sync_on_loop()  # after the request arrived: what it must see
+        kept = self.cache.lookup(self.full_name, resource_id, key)
         if kept is not None:
-            return kept
-        reply = await self._run(request, ctx)
+            return kept, True
+        reply = (await self._run(request, ctx)).SerializeToString()
         folder = ctx.notes.readable_folder
         if folder is not None:
-            self.cache.allow(credential, folder, ctx.notes.valid_until, position)
-            self.cache.put(self.full_name, resource_id, folder, reply.SerializeToString(), position)
-        return reply
+            self.cache.allow(key, folder, ctx.notes.valid_until, position)
+            self.cache.put(self.full_name, resource_id, folder, reply, position)
+        return reply, False
 
     def _log(self, code: Code, started: float, *, cached: bool = False) -> None:
         seconds = time.perf_counter() - started
@@ -204,7 +205,7 @@ def unary_handler(
 
 
 def _serialized(reply: Message | bytes) -> bytes:
-    """A reply's bytes: a kept answer is serialized already."""
+    """A reply's bytes: a cached method's answer is serialized already."""
     return reply if isinstance(reply, bytes) else reply.SerializeToString()
 
 

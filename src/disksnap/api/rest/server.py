@@ -16,7 +16,6 @@ its traceback and the request id, and answered with a 500 that shows neither.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from typing import Any
@@ -42,6 +41,7 @@ from disksnap.api.rest.template import DOUBLE_WILD, WILD
 from disksnap.api.rest.transcode import parse_query, render, render_response, transcode
 from disksnap.domain.errors import Code, DisksnapError
 from disksnap.domain.ids import SAFE_ID, new_request_id
+from disksnap.service import readcache
 from disksnap.service.context import REQUEST_ID, CallContext, Dispatcher
 from disksnap.service.logs import log_call
 from disksnap.service.metrics import CallMetrics
@@ -135,9 +135,10 @@ class JsonResponse(Response):
 
 
 def credential(scope: Scope) -> bytes:
-    """The caller's credential as the cache knows it: hashed (the cache holds no token)."""
-    authorization = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-    return hashlib.sha256(authorization).digest()
+    """The caller's credential as the cache knows it (``readcache.credential``)."""
+    return readcache.credential(
+        next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+    )
 
 
 class _Front:
@@ -157,7 +158,6 @@ class _Front:
         self.app, self.api, self.cache = app, api, cache
         self.app_paths = app_paths  # served by the framework's routes; the rest is the API's
         self._warming: asyncio.Future[int] | asyncio.TimerHandle | None = None
-        self._synced = False  # the change feed was read in this batch of callbacks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.app_paths:
@@ -165,7 +165,7 @@ class _Front:
             return
         cache = self.cache
         if cache is not None and (target := self.api.cacheable(scope)) is not None:
-            self._sync_once(cache)
+            cache.sync_on_loop()
             hit = cache.lookup(*target, credential(scope))
             if hit is not None:
                 await self.api.answer_cached(scope, send, target[0], hit)
@@ -176,22 +176,6 @@ class _Front:
         if cache is not None:
             cache.sync()  # what this request changed
             self._warm()
-
-    def _sync_once(self, cache: ReadCache[Cached]) -> None:
-        """Apply what was committed since the last look, once for all the requests the
-        event loop runs in one batch (a third of a cached Get's system calls, and the
-        connection's lock, were this look). Safe: uvicorn runs each request in a task
-        it creates once the request's head is read, and callbacks run in the order they
-        were scheduled; so a request whose task was created after this look - one that
-        may have been sent after a commit this look missed - runs after ``_unsync``,
-        and looks again."""
-        if not self._synced:
-            cache.sync()
-            self._synced = True
-            asyncio.get_running_loop().call_soon(self._unsync)
-
-    def _unsync(self) -> None:
-        self._synced = False
 
     def _warm(self) -> None:
         if self._warming is None and self.cache is not None and self.cache.pending:
